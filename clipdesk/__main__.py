@@ -1,0 +1,5 @@
+import sys
+
+from clipdesk.cli import main
+
+sys.exit(main())

@@ -1,0 +1,47 @@
+"""The `clipdesk` command line.
+
+Run-side commands never import torch: each command module imports what it needs inside its
+handlers, so `clipdesk embed` or `search` start fast and work in an install without the train extra.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from clipdesk import __version__
+from clipdesk.errors import ClipdeskError
+
+# Command groups in help order; each module in clipdesk/commands/ has register(subparsers).
+COMMAND_MODULES = ["gui", "info", "embed", "model"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="clipdesk", description="Find any photo by typing what is in it.")
+    parser.add_argument("--version", action="version", version=f"clipdesk {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"clipdesk.commands.{name}").register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if not hasattr(args, "handler"):  # `clipdesk` alone opens the app
+        from clipdesk.commands.gui import cmd_gui
+
+        args.handler = cmd_gui
+    try:
+        return args.handler(args)
+    except ClipdeskError as exc:
+        print(f"clipdesk: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("clipdesk: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

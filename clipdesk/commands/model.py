@@ -1,0 +1,142 @@
+"""`clipdesk model ...`: list, import, export, choose, remove and verify models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from clipdesk.commands.common import DEVICE_CHOICES, log, print_json, require_train_side
+from clipdesk.errors import ClipdeskError
+
+PRECISION_CHOICES = ("fp32", "fp16", "int8")
+ACTIVATION_CHOICES = ("quick_gelu", "gelu")
+
+
+def cmd_list(args) -> int:
+    from clipdesk.runtime.encoders import runtime_device
+    from clipdesk.runtime.package import load_package
+    from clipdesk.runtime.registry import default_model_name, model_entries
+
+    default = default_model_name()
+    device = runtime_device(args.device)
+    rows = []
+    for entry in model_entries().values():
+        try:
+            manifest = load_package(entry.path).manifest
+            details = {"embed_dim": manifest.embed_dim, "image_size": manifest.image_resolution,
+                       "precision": manifest.precision, "error": None}
+        except ClipdeskError as exc:
+            details = {"embed_dim": None, "image_size": None, "precision": None, "error": str(exc)}
+        rows.append({"name": entry.name, "path": str(entry.path), "default": entry.name == default,
+                     "bundled": entry.bundled, "provider": device, **details})
+    if args.json:
+        print_json(rows)
+    elif not rows:
+        print("no models installed; import one with `clipdesk model import CHECKPOINT`")
+    else:
+        for row in rows:
+            mark = "*" if row["default"] else " "
+            facts = (f"embed {row['embed_dim']}, {row['image_size']} px, {row['precision']}, {row['provider']}"
+                     if row["error"] is None else f"BROKEN: {row['error']}")
+            print(f"{mark} {row['name']:<24} {facts}  {row['path']}")
+    return 0
+
+
+def cmd_import(args) -> int:
+    from clipdesk.runtime.package_import import import_package, is_package_source
+    from clipdesk.runtime.registry import clean_staging_leftovers, set_default_model
+
+    clean_staging_leftovers()
+    source = Path(args.path)
+    if not source.exists():
+        raise ClipdeskError(f"{source}: no such file or folder")
+    if is_package_source(source):
+        package = import_package(source, args.name)
+        if args.default:
+            set_default_model(package.name)
+    else:
+        require_train_side()
+        from clipdesk.model.checkpoint_import import import_checkpoint
+
+        package = import_checkpoint(source, name=args.name, activation=args.activation, precision=args.precision,
+                                    license=args.license, make_default=args.default, log=log)
+    print(f"imported {package.name} -> {package.path}" + (" (default)" if args.default else ""))
+    return 0
+
+
+def cmd_export(args) -> int:
+    require_train_side()
+    from clipdesk.model.checkpoint_import import export_checkpoint
+
+    package = export_checkpoint(args.checkpoint, args.out_dir, name=args.name, activation=args.activation,
+                                precision=args.precision, license=args.license, log=log)
+    print(f"wrote {package.path}")
+    return 0
+
+
+def cmd_default(args) -> int:
+    from clipdesk.runtime.registry import set_default_model
+
+    set_default_model(args.name)
+    print(f"default model: {args.name}")
+    return 0
+
+
+def cmd_remove(args) -> int:
+    from clipdesk.runtime.registry import remove_model
+
+    remove_model(args.name)
+    print(f"removed {args.name}")
+    return 0
+
+
+def cmd_verify(args) -> int:
+    from clipdesk.runtime.registry import resolve_model
+
+    package = resolve_model(args.model)
+    package.verify_hashes()
+    print(f"{package.name}: all {len(package.manifest.files)} files match their checksums")
+    return 0
+
+
+def _conversion_options(sub) -> None:
+    sub.add_argument("--name", help="model name (default: from the file name or manifest)")
+    sub.add_argument("--activation", choices=ACTIVATION_CHOICES,
+                     help="MLP activation when the checkpoint does not record it (default quick_gelu, OpenAI's)")
+    sub.add_argument("--precision", choices=PRECISION_CHOICES, default="fp32",
+                     help="fp32 (default); fp16 stores half-size weights; int8 quantises them dynamically")
+    sub.add_argument("--license", default="unknown", help="licence of the weights, recorded in the manifest")
+
+
+def register(commands) -> None:
+    model = commands.add_parser("model", help="list, import, export and choose models")
+    actions = model.add_subparsers(dest="model_command", metavar="ACTION", required=True)
+
+    listing = actions.add_parser("list", help="installed models")
+    listing.add_argument("--json", action="store_true")
+    listing.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
+    listing.set_defaults(handler=cmd_list)
+
+    importing = actions.add_parser(
+        "import", help="import an OpenAI/OpenCLIP/Hugging Face checkpoint, or a ready model package")
+    importing.add_argument("path", help="checkpoint file, Hugging Face model folder, or model package folder/.zip")
+    importing.add_argument("--default", action="store_true", help="make it the default model")
+    _conversion_options(importing)
+    importing.set_defaults(handler=cmd_import)
+
+    exporting = actions.add_parser("export", help="convert a checkpoint into a model package folder")
+    exporting.add_argument("checkpoint")
+    exporting.add_argument("out_dir")
+    _conversion_options(exporting)
+    exporting.set_defaults(handler=cmd_export)
+
+    default = actions.add_parser("default", help="choose the default model")
+    default.add_argument("name")
+    default.set_defaults(handler=cmd_default)
+
+    remove = actions.add_parser("remove", help="remove an imported model")
+    remove.add_argument("name")
+    remove.set_defaults(handler=cmd_remove)
+
+    verify = actions.add_parser("verify", help="check a model's files against their checksums")
+    verify.add_argument("model", nargs="?", help="name or folder (default: the default model)")
+    verify.set_defaults(handler=cmd_verify)

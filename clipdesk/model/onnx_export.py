@@ -1,0 +1,244 @@
+"""PyTorch CLIP → model package (manifest + image.onnx + text.onnx), verified in ONNX Runtime.
+
+The package is written into a hidden staging folder and only then moved into place, so a failed or
+killed export leaves nothing half-written where the app looks for models.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import shutil
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+from PIL import Image, ImageDraw
+from torch import nn
+
+from clipdesk import __version__
+from clipdesk.errors import ClipdeskError
+from clipdesk.model.clip import CLIP
+from clipdesk.runtime.package import (
+    IMAGE_FILE, IMAGE_INPUT, IMAGE_OUTPUT, TEXT_FILE, TEXT_INPUT, TEXT_OUTPUT, Manifest, ModelPackage,
+    load_package, write_manifest,
+)
+from clipdesk.runtime.registry import staging_dir
+from clipdesk.runtime.preprocess import OPENAI_MEAN, OPENAI_STD, preprocess_batch
+from clipdesk.runtime.tokenizer import get_tokenizer
+
+OPSET = 18
+# ONNX Runtime 1.2x-1.3x reads IR versions up to 10-13; newer onnx packages write 14 by default.
+IR_VERSION = 10
+PRECISIONS = ("fp32", "fp16", "int8")
+# Agreement required between PyTorch (fp32) and ONNX Runtime on the verification inputs. fp32 must
+# match to float rounding; fp16 weights and int8 quantisation change the numbers, so they are held
+# to a cosine similarity instead.
+MAX_ABS_DIFF_FP32 = 1e-3
+MIN_COSINE = {"fp32": 0.99999, "fp16": 0.999, "int8": 0.95}
+
+VERIFY_CAPTIONS = [
+    "a photo of a dog",
+    "kids on a beach at sunset",
+    "",
+    "a cat face emoji 😺",
+    "東京の夜景",
+    "an extremely long caption " + "that keeps going " * 30,
+]
+
+
+class _Tower(nn.Module):
+    """One encoder of the model as a module of its own, so each exports to its own graph."""
+
+    def __init__(self, model: CLIP, encode: str):
+        super().__init__()
+        self.model, self.encode = model, encode
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return getattr(self.model, self.encode)(inputs)
+
+
+@dataclass
+class VerificationReport:
+    image_max_abs_diff: float
+    text_max_abs_diff: float
+    image_min_cosine: float
+    text_min_cosine: float
+
+    def line(self) -> str:
+        return (f"max abs diff vs PyTorch: image {self.image_max_abs_diff:.2e}, text {self.text_max_abs_diff:.2e}; "
+                f"min cosine: image {self.image_min_cosine:.6f}, text {self.text_min_cosine:.6f}")
+
+
+def verification_images(count: int = 4, size: int = 256) -> list[Image.Image]:
+    """Deterministic drawings (gradients, shapes, lines) that go through the real preprocessing."""
+    rng = np.random.default_rng(1234)
+    images = []
+    for index in range(count):
+        ramp = np.linspace(0, 255, size, dtype=np.float32)
+        base = np.stack([np.add.outer(ramp * (c + 1) / 3, ramp[::-1] * index / count) % 256 for c in range(3)], -1)
+        image = Image.fromarray(base.astype(np.uint8), "RGB")
+        draw = ImageDraw.Draw(image)
+        for _ in range(6):
+            x0, y0 = rng.integers(0, size - 40, 2)
+            x1, y1 = x0 + rng.integers(20, 120), y0 + rng.integers(20, 120)
+            colour = tuple(int(v) for v in rng.integers(0, 256, 3))
+            shape = (draw.ellipse, draw.rectangle)[int(rng.integers(0, 2))]
+            shape((int(x0), int(y0), int(x1), int(y1)), fill=colour)
+        # Non-square on purpose: exercises resize-shortest-side and the center crop.
+        images.append(image.resize((size + 64 * index, size)))
+    return images
+
+
+def _export_tower(module: nn.Module, example: torch.Tensor, path: Path, input_name: str, output_name: str) -> None:
+    module.eval()  # export restores the wrapper's train/eval flag onto its children
+    # Grad mode stays on: under no_grad nn.MultiheadAttention takes its fused inference path, whose
+    # operator has no ONNX export.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            module, (example,), str(path), input_names=[input_name], output_names=[output_name],
+            dynamic_axes={input_name: {0: "batch"}, output_name: {0: "batch"}},
+            opset_version=OPSET, dynamo=False,
+        )
+    graph = onnx.load(str(path))
+    graph.ir_version = min(graph.ir_version, IR_VERSION)
+    onnx.save(graph, str(path))
+
+
+def _store_weights_fp16(path: Path) -> None:
+    """Halve the file: float32 weights stored as float16, widened back by a Cast when the graph loads.
+
+    Compute stays float32, so the graph runs on every ONNX Runtime provider (many CPU kernels have no
+    float16 version) and differs from fp32 only by the weights' rounding.
+    """
+    graph_model = onnx.load(str(path))
+    graph = graph_model.graph
+    casts = []
+    for initializer in graph.initializer:
+        if initializer.data_type != onnx.TensorProto.FLOAT or np.prod(initializer.dims) < 1024:
+            continue
+        values = onnx.numpy_helper.to_array(initializer).astype(np.float16)
+        original = initializer.name
+        stored = original + "__fp16"
+        initializer.CopyFrom(onnx.numpy_helper.from_array(values, stored))
+        casts.append(onnx.helper.make_node("Cast", [stored], [original], to=onnx.TensorProto.FLOAT,
+                                           name=f"widen_{original}"))
+    for node in reversed(casts):
+        graph.node.insert(0, node)
+    onnx.save(graph_model, str(path))
+
+
+def _quantize_int8(path: Path) -> None:
+    """Dynamic int8 quantisation of the weights (activations quantised on the fly)."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantized = path.with_suffix(".int8.onnx")
+    logging.disable(logging.WARNING)  # the quantiser logs advice through the root logger
+    try:
+        quantize_dynamic(str(path), str(quantized), weight_type=QuantType.QInt8)
+    finally:
+        logging.disable(logging.NOTSET)
+    graph = onnx.load(str(quantized))
+    graph.ir_version = min(graph.ir_version, IR_VERSION)
+    onnx.save(graph, str(path))
+    quantized.unlink()
+
+
+def _compare(reference: np.ndarray, candidate: np.ndarray) -> tuple[float, float]:
+    diff = float(np.abs(reference - candidate).max())
+    cosine = (reference * candidate).sum(-1) / (
+        np.linalg.norm(reference, axis=-1) * np.linalg.norm(candidate, axis=-1) + 1e-12)
+    return diff, float(cosine.min())
+
+
+def verify_package(model: CLIP, package: ModelPackage, precision: str = "fp32") -> VerificationReport:
+    """Run both ONNX files in ONNX Runtime on real inputs and compare with PyTorch in fp32."""
+    from clipdesk.runtime.encoders import ImageEncoder, TextEncoder
+
+    manifest = package.manifest
+    pixels = preprocess_batch(verification_images(), manifest.image_resolution, manifest.mean, manifest.std)
+    token_ids = get_tokenizer()(VERIFY_CAPTIONS, context_length=manifest.context_length)
+    with torch.no_grad():
+        expected_image = model.encode_image(torch.from_numpy(pixels)).float().numpy()
+        expected_text = model.encode_text(torch.from_numpy(token_ids)).float().numpy()
+    # Two batch sizes: a graph that froze the batch dimension fails here.
+    image = ImageEncoder(package, device="cpu").encode_pixels(pixels, batch_size=3, normalize=False)
+    text = TextEncoder(package, device="cpu").encode_ids(token_ids, batch_size=4, normalize=False)
+    image_diff, image_cos = _compare(expected_image, image)
+    text_diff, text_cos = _compare(expected_text, text)
+    report = VerificationReport(image_diff, text_diff, image_cos, text_cos)
+    scale = max(1.0, float(np.abs(expected_image).max()), float(np.abs(expected_text).max()))
+    too_far = min(image_cos, text_cos) < MIN_COSINE[precision] or (
+        precision == "fp32" and max(image_diff, text_diff) > MAX_ABS_DIFF_FP32 * scale)
+    if too_far:
+        raise ClipdeskError(f"exported ONNX model does not match PyTorch ({precision}): {report.line()}")
+    return report
+
+
+def export_package(
+    model: CLIP,
+    out_dir: str | Path,
+    *,
+    name: str,
+    mean: tuple[float, float, float] = OPENAI_MEAN,
+    std: tuple[float, float, float] = OPENAI_STD,
+    precision: str = "fp32",
+    provenance: dict | None = None,
+    license: str = "unknown",
+    description: str = "",
+    overwrite: bool = False,
+    log: Callable[[str], None] = print,
+) -> ModelPackage:
+    """Export `model` as a verified model package at `out_dir` (which must not exist unless overwrite)."""
+    if precision not in PRECISIONS:
+        raise ClipdeskError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not (overwrite and out_dir.is_dir()):
+        raise ClipdeskError(f"{out_dir} already exists; choose another output folder")
+    model = model.float().eval()
+    config = model.config
+    staging = staging_dir(out_dir.parent)
+    try:
+        resolution, context = config.image_resolution, config.context_length
+        _export_tower(_Tower(model, "encode_image"), torch.zeros(2, 3, resolution, resolution), staging / IMAGE_FILE,
+                      IMAGE_INPUT, IMAGE_OUTPUT)
+        example_ids = torch.from_numpy(get_tokenizer()(["a photo", "two words"], context_length=context))
+        _export_tower(_Tower(model, "encode_text"), example_ids, staging / TEXT_FILE, TEXT_INPUT, TEXT_OUTPUT)
+        for file_name in (IMAGE_FILE, TEXT_FILE):
+            if precision == "fp16":
+                _store_weights_fp16(staging / file_name)
+            elif precision == "int8":
+                _quantize_int8(staging / file_name)
+        manifest = Manifest(
+            name=name,
+            architecture=config.to_dict(),
+            embed_dim=config.embed_dim,
+            image_resolution=resolution,
+            mean=tuple(float(v) for v in mean),
+            std=tuple(float(v) for v in std),
+            context_length=context,
+            logit_scale=float(model.logit_scale.detach().exp().item()),
+            precision=precision,
+            provenance={"created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                        "clipdesk_version": __version__, **(provenance or {})},
+            license=license,
+            description=description,
+        )
+        write_manifest(staging, manifest)
+        report = verify_package(model, load_package(staging), precision)
+        log(f"verified {name} ({precision}) in ONNX Runtime: {report.line()}")
+        manifest.verification = {"inputs": f"{len(verification_images())} images, {len(VERIFY_CAPTIONS)} captions",
+                                  **report.__dict__}
+        write_manifest(staging, manifest)
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        staging.rename(out_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return load_package(out_dir)

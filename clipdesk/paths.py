@@ -1,0 +1,63 @@
+"""Where clipdesk keeps its state and finds its bundled resources.
+
+Everything the app writes lives under platformdirs' user data and cache folders, or under one folder
+when CLIPDESK_HOME is set (tests always set it).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import platformdirs
+
+APP_NAME = "clipdesk"
+
+
+def _home() -> Path | None:
+    value = os.environ.get("CLIPDESK_HOME")
+    return Path(value).expanduser() if value else None
+
+
+def data_dir() -> Path:
+    home = _home()
+    return home if home else Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+def cache_dir() -> Path:
+    home = _home()
+    return home / "cache" if home else Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False))
+
+
+def models_dir() -> Path:
+    """Imported and trained model packages."""
+    return data_dir() / "models"
+
+
+def database_path() -> Path:
+    return data_dir() / "library.db"
+
+
+def settings_path() -> Path:
+    return data_dir() / "settings.json"
+
+
+def thumbnails_dir() -> Path:
+    return cache_dir() / "thumbnails"
+
+
+def resources_dir() -> Path:
+    """Files shipped with the app: the repository's resources/, or the frozen bundle's copy."""
+    frozen_root = getattr(sys, "_MEIPASS", None)
+    if frozen_root:
+        return Path(frozen_root) / "resources"
+    return Path(__file__).resolve().parent.parent / "resources"
+
+
+def bundled_models_dir() -> Path:
+    return resources_dir() / "models"
+
+
+def vocab_path() -> Path:
+    return resources_dir() / "vocab" / "bpe_simple_vocab_16e6.txt.gz"

@@ -1,0 +1,163 @@
+"""Model packages: the one contract between the train side and the run side.
+
+A package is a folder holding `manifest.json`, `image.onnx` and `text.onnx`. The image graph maps
+`pixels` (N, 3, R, R) float32, already preprocessed, to `image_embeds` (N, D); the text graph maps
+`input_ids` (N, context_length) int64 to `text_embeds` (N, D). Both outputs are un-normalised, as CLIP's
+encode_image / encode_text return them; the runtime normalises.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from clipdesk.errors import ModelPackageError
+
+MANIFEST = "manifest.json"
+IMAGE_FILE = "image.onnx"
+TEXT_FILE = "text.onnx"
+FORMAT_VERSION = 1
+TOKENIZER_CLIP_BPE = "clip-bpe-49408"
+
+IMAGE_INPUT, IMAGE_OUTPUT = "pixels", "image_embeds"
+TEXT_INPUT, TEXT_OUTPUT = "input_ids", "text_embeds"
+
+_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,99}$")
+
+
+def check_model_name(name: str) -> str:
+    """Model names double as folder names: keep them portable and free of path separators."""
+    if not _NAME_PATTERN.match(name):
+        raise ModelPackageError(
+            f"invalid model name {name!r}: use letters, digits and . _ @ + - (at most 100 characters)"
+        )
+    return name
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclass
+class Manifest:
+    name: str
+    architecture: dict[str, Any]  # the ClipConfig of the model, as JSON
+    embed_dim: int
+    image_resolution: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    context_length: int
+    logit_scale: float
+    tokenizer: str = TOKENIZER_CLIP_BPE
+    precision: str = "fp32"
+    files: dict[str, dict[str, Any]] = field(default_factory=dict)  # file name -> {sha256, bytes}
+    provenance: dict[str, Any] = field(default_factory=dict)
+    license: str = "unknown"
+    description: str = ""
+    verification: dict[str, Any] = field(default_factory=dict)
+    format_version: int = FORMAT_VERSION
+
+    def to_json(self) -> str:
+        data = {key: getattr(self, key) for key in self.__dataclass_fields__}
+        data["mean"], data["std"] = list(self.mean), list(self.std)
+        return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str, source: str) -> "Manifest":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ModelPackageError(f"{source}: manifest is not valid JSON ({exc.msg}, line {exc.lineno})") from None
+        if not isinstance(data, dict):
+            raise ModelPackageError(f"{source}: manifest is not a JSON object")
+        if data.get("format_version", FORMAT_VERSION) > FORMAT_VERSION:
+            raise ModelPackageError(
+                f"{source}: model package format {data['format_version']} is newer than this clipdesk "
+                f"understands ({FORMAT_VERSION}); update clipdesk"
+            )
+        known = set(cls.__dataclass_fields__)
+        required = {"name", "architecture", "embed_dim", "image_resolution", "mean", "std", "context_length", "logit_scale"}
+        missing = sorted(required - set(data))
+        if missing:
+            raise ModelPackageError(f"{source}: manifest lacks {', '.join(missing)}")
+        manifest = cls(**{key: value for key, value in data.items() if key in known})
+        manifest.mean, manifest.std = tuple(manifest.mean), tuple(manifest.std)
+        if len(manifest.mean) != 3 or len(manifest.std) != 3:
+            raise ModelPackageError(f"{source}: manifest mean and std need three values each")
+        if manifest.tokenizer != TOKENIZER_CLIP_BPE:
+            raise ModelPackageError(f"{source}: unknown tokenizer {manifest.tokenizer!r}")
+        return manifest
+
+
+@dataclass
+class ModelPackage:
+    path: Path
+    manifest: Manifest
+
+    @property
+    def name(self) -> str:
+        return self.manifest.name
+
+    @property
+    def image_path(self) -> Path:
+        return self.path / IMAGE_FILE
+
+    @property
+    def text_path(self) -> Path:
+        return self.path / TEXT_FILE
+
+    def verify_hashes(self) -> None:
+        """Full check of every file against the manifest's SHA-256 (reads the whole package)."""
+        for file_name, info in self.manifest.files.items():
+            actual = sha256_of(self.path / file_name)
+            if actual != info.get("sha256"):
+                raise ModelPackageError(
+                    f"{self.path / file_name}: checksum does not match the manifest (file damaged or replaced); "
+                    "re-import or re-export the model"
+                )
+
+
+def load_package(path: str | os.PathLike) -> ModelPackage:
+    """Open a package folder; checks that its files are present with the sizes the manifest gives.
+
+    Sizes catch truncated copies cheaply; `ModelPackage.verify_hashes` does the full check.
+    """
+    folder = Path(path)
+    manifest_path = folder / MANIFEST
+    if not folder.is_dir():
+        raise ModelPackageError(f"{folder}: not a model package folder (no such directory)")
+    if not manifest_path.is_file():
+        raise ModelPackageError(f"{folder}: not a model package folder (no {MANIFEST})")
+    manifest = Manifest.from_json(manifest_path.read_text(encoding="utf-8"), str(manifest_path))
+    for file_name in (IMAGE_FILE, TEXT_FILE):
+        file_path = folder / file_name
+        if not file_path.is_file():
+            raise ModelPackageError(f"{folder}: model package is incomplete (no {file_name})")
+        expected = manifest.files.get(file_name, {}).get("bytes")
+        if expected is not None and file_path.stat().st_size != expected:
+            raise ModelPackageError(
+                f"{file_path}: size {file_path.stat().st_size} bytes, manifest says {expected}: the file is "
+                "damaged; re-import or re-export the model"
+            )
+    return ModelPackage(folder, manifest)
+
+
+def write_manifest(folder: Path, manifest: Manifest) -> None:
+    """Record each ONNX file's hash and size, then write the manifest (last, so its presence means done)."""
+    manifest.files = {}
+    for file_name in sorted(os.listdir(folder)):
+        if file_name.endswith((".onnx", ".onnx.data")):
+            file_path = folder / file_name
+            manifest.files[file_name] = {"sha256": sha256_of(file_path), "bytes": file_path.stat().st_size}
+    temporary = folder / (MANIFEST + ".tmp")
+    temporary.write_text(manifest.to_json(), encoding="utf-8")
+    os.replace(temporary, folder / MANIFEST)

@@ -1,0 +1,64 @@
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+FIXTURES = Path(__file__).parent / "fixtures"
+REFERENCE = FIXTURES / "reference"
+# The two reference checkpoints (13-15 MB each) stay in shared/, which CI always has beside the clone.
+SHARED_REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "eval" / "reference"
+
+
+@pytest.fixture(autouse=True)
+def clipdesk_home(tmp_path, monkeypatch):
+    """Every test gets its own empty CLIPDESK_HOME: nothing touches the user's real data."""
+    home = tmp_path / "clipdesk-home"
+    monkeypatch.setenv("CLIPDESK_HOME", str(home))
+    return home
+
+
+@pytest.fixture
+def reference_inputs():
+    return json.loads((REFERENCE / "inputs.json").read_text())
+
+
+def reference_checkpoint(name: str) -> Path:
+    """Path of a reference checkpoint ('openai-vit-tiny' or 'openai-rn-tiny'); skips when absent."""
+    path = SHARED_REFERENCE / f"{name}.pt"
+    if not path.exists():
+        pytest.skip(f"reference checkpoint {path} is not available")
+    return path
+
+
+def reference_expected(name: str) -> dict:
+    with np.load(REFERENCE / f"{name}.expected.npz") as data:
+        return {key: data[key] for key in data.files}
+
+
+@pytest.fixture
+def no_bundled_models(tmp_path, monkeypatch):
+    """Hide the models shipped in resources/ so a test sees only what it installs itself."""
+    empty = tmp_path / "no-bundled-models"
+    empty.mkdir()
+    monkeypatch.setattr("clipdesk.paths.bundled_models_dir", lambda: empty)
+    return empty
+
+
+@pytest.fixture(scope="session")
+def tiny_model_package(tmp_path_factory):
+    """A random-weight ViT model package (32 px, embed 32), exported once per test session.
+
+    Its embeddings carry no meaning; use it to test mechanics (pipelines, storage, CLI), not ranking.
+    """
+    import torch
+
+    from clipdesk.model import ClipConfig, create_model
+    from clipdesk.model.onnx_export import export_package
+
+    config = ClipConfig(embed_dim=32, image_resolution=32, vision_layers=1, vision_width=64, vision_patch_size=8,
+                        vision_heads=1, context_length=16, vocab_size=49408, text_width=64, text_heads=1,
+                        text_layers=1, activation="quick_gelu")
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("models") / "tiny-random"
+    return export_package(create_model(config), folder, name="tiny-random", log=lambda _: None).path

@@ -1,0 +1,84 @@
+"""PyTorch → ONNX model packages: parity with PyTorch, precisions, dynamic batch, no half-written output."""
+
+import numpy as np
+import pytest
+import torch
+
+from clipdesk.errors import ClipdeskError
+from clipdesk.model import ClipConfig, create_model
+from clipdesk.model import onnx_export
+from clipdesk.model.onnx_export import export_package
+from clipdesk.runtime.encoders import ClipModel
+from clipdesk.runtime.tokenizer import get_tokenizer
+
+SMALL_VIT = ClipConfig(embed_dim=32, image_resolution=32, vision_layers=2, vision_width=64, vision_patch_size=8,
+                       vision_heads=2, context_length=16, vocab_size=49408, text_width=64, text_heads=2,
+                       text_layers=2, activation="gelu")
+SMALL_RESNET = ClipConfig(embed_dim=32, image_resolution=64, vision_layers=(1, 1, 1, 1), vision_width=8,
+                          vision_patch_size=None, vision_heads=4, context_length=16, vocab_size=49408,
+                          text_width=64, text_heads=1, text_layers=1, activation="quick_gelu")
+
+
+def random_model(config, seed=0):
+    torch.manual_seed(seed)
+    model = create_model(config).eval()
+    if not config.is_vit:  # fresh BatchNorm statistics are trivial; make them count
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.5, 0.5)
+                module.running_var.uniform_(0.5, 2.0)
+    return model
+
+
+@pytest.mark.parametrize("config", [SMALL_VIT, SMALL_RESNET], ids=["vit", "resnet"])
+def test_package_matches_pytorch_at_any_batch_size(tmp_path, config):
+    model = random_model(config)
+    package = export_package(model, tmp_path / "pkg", name="small", log=lambda _: None)
+    verification = package.manifest.verification
+    assert verification["image_max_abs_diff"] < 1e-4 and verification["text_max_abs_diff"] < 1e-4
+    runtime = ClipModel(package, device="cpu")
+    rng = np.random.default_rng(0)
+    pixels = rng.standard_normal((5, 3, config.image_resolution, config.image_resolution)).astype(np.float32)
+    ids = get_tokenizer()(["one", "two words", "", "a much longer caption than the others", "x"],
+                          context_length=config.context_length)
+    with torch.no_grad():
+        expected_image = model.encode_image(torch.from_numpy(pixels)).numpy()
+        expected_text = model.encode_text(torch.from_numpy(ids)).numpy()
+    for batch_size in (1, 2, 5):
+        image = runtime.image.encode_pixels(pixels, batch_size=batch_size, normalize=False)
+        text = runtime.text.encode_ids(ids, batch_size=batch_size, normalize=False)
+        np.testing.assert_allclose(image, expected_image, atol=1e-4)
+        np.testing.assert_allclose(text, expected_text, atol=1e-4)
+    normalised = runtime.text.encode(["two words"])
+    np.testing.assert_allclose(np.linalg.norm(normalised, axis=1), 1.0, rtol=1e-5)
+    assert package.manifest.architecture == config.to_dict()
+    assert package.manifest.logit_scale == pytest.approx(1 / 0.07, rel=1e-5)
+
+
+@pytest.mark.parametrize("precision", ["fp16", "int8"])
+def test_smaller_precisions_stay_close_and_shrink_the_files(tmp_path, precision):
+    model = random_model(SMALL_VIT)
+    full = export_package(model, tmp_path / "fp32", name="full", log=lambda _: None)
+    small = export_package(model, tmp_path / precision, name="small", precision=precision, log=lambda _: None)
+    assert small.manifest.precision == precision
+    for file_name in ("image.onnx", "text.onnx"):
+        assert small.manifest.files[file_name]["bytes"] < 0.6 * full.manifest.files[file_name]["bytes"]
+    texts = ["a photo of a dog", "a diagram"]
+    similarity = (ClipModel(full, "cpu").text.encode(texts) * ClipModel(small, "cpu").text.encode(texts)).sum(1)
+    assert similarity.min() > (0.999 if precision == "fp16" else 0.95)
+
+
+def test_failed_verification_leaves_nothing(tmp_path, monkeypatch):
+    def broken_compare(reference, candidate):
+        return 1.0, 0.5
+
+    monkeypatch.setattr(onnx_export, "_compare", broken_compare)
+    with pytest.raises(ClipdeskError, match="does not match PyTorch"):
+        export_package(random_model(SMALL_VIT), tmp_path / "out", name="x", log=lambda _: None)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_existing_output_folder_is_not_overwritten(tmp_path):
+    (tmp_path / "out").mkdir()
+    with pytest.raises(ClipdeskError, match="already exists"):
+        export_package(random_model(SMALL_VIT), tmp_path / "out", name="x", log=lambda _: None)
