@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -15,7 +16,7 @@ from clipdesk import __version__
 from clipdesk.errors import ClipdeskError
 
 # Command groups in help order; each module in clipdesk/commands/ has register(subparsers).
-COMMAND_MODULES = ["gui", "info", "embed", "model"]
+COMMAND_MODULES = ["gui", "info", "embed", "model", "index", "search", "duplicates"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,6 +42,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("clipdesk: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `clipdesk errors | head`: the reader left; nothing is wrong
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit flush
+        return 0
 
 
 if __name__ == "__main__":

@@ -39,6 +39,9 @@ def _session_options(intra_op_threads: int | None) -> ort.SessionOptions:
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     if intra_op_threads:
         options.intra_op_num_threads = intra_op_threads
+    # Idle ORT threads otherwise spin on the cores that decoding threads, the GUI and the text encoder
+    # need; measured here: +60% indexing throughput with a small model, +12% with ViT-B/32.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return options
 
 

@@ -1,0 +1,66 @@
+"""`clipdesk search`: find photos by text, by example photos, or both, with filters."""
+
+from __future__ import annotations
+
+import argparse
+
+from clipdesk.commands.common import DEVICE_CHOICES
+from clipdesk.search import DEFAULT_K
+
+QUERY_HELP = """\
+query language (put the whole query in single quotes):
+  kids on a beach               words form one text term
+  "2:red car" + beach - people  weighted terms: 2 x "red car", plus "beach", minus "people"
+  -people on bikes              a sign or weight starts a new term; following words join it
+  ~/Pictures/dog.jpg + snow     a path ending in an image extension is an image term
+  like:scan.dat                 image term for any file name; --like PATH does the same
+  tag:family  -tag:work         photos with (without) a tag; several tag: must all be on the photo
+  folder:~/Pictures  -folder:X  photos in (not in) a folder; several folder: match any of them
+  after:2020  before:2021-03    taken on/after the start of, before the start of, a year, month or day
+  date:2023-06  date:2019..2021 taken within a period, or from the start of one to the end of another
+  "tag:x"                       quotes make text of anything (\\" is a quote inside quotes)
+  clipdesk search -- '-people'  a query that starts with '-' goes after --
+Scores are cosine similarities (higher is closer). A query of filters alone lists matching photos,
+newest first, without scores. Details: docs/search.md."""
+
+
+def cmd_search(args) -> int:
+    from clipdesk.commands.common import log
+    from clipdesk.library.pathnames import display_path, json_text
+    from clipdesk.library.store import Library
+    from clipdesk.search.searcher import Searcher
+
+    query = " ".join(args.query)
+    with Library() as library:
+        searcher = Searcher(library, args.model, device=args.device)
+        results = searcher.search(query, k=args.k, like=args.like, prompt=args.prompt)
+    if args.json:
+        print(json_text([result.to_dict() for result in results]))
+    elif not results:
+        log("no matching photos")
+    else:
+        for result in results:
+            score = "     -" if result.score is None else f"{result.score:6.4f}"
+            print(f"{score}  {display_path(result.path)}")
+    return 0
+
+
+def register(commands) -> None:
+    search = commands.add_parser(
+        "search", help="find photos by what is in them (text, example photos, filters)",
+        description="Find photos in the library by text, by example photos, or both, narrowed by filters.",
+        epilog=QUERY_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    search.add_argument("query", nargs="*", metavar="QUERY",
+                        help="the query (several arguments are joined with spaces)")
+    search.add_argument("-k", type=int, default=DEFAULT_K, metavar="N",
+                        help=f"how many photos to show (default {DEFAULT_K})")
+    search.add_argument("--json", action="store_true", help='print [{"path": ..., "score": ...}], best first')
+    search.add_argument("--like", action="append", default=[], metavar="PATH",
+                        help="a photo to find similar ones to (repeatable; mixes with the query)")
+    search.add_argument("--model", help="registered model name or model package folder (default: the default "
+                                        "model); must be the one the library was indexed with")
+    search.add_argument("--prompt", metavar="TEMPLATE",
+                        help="wrap text terms of up to 3 words, e.g. 'a photo of {}.' (off by default: not "
+                             "yet shown to help with clipdesk's models)")
+    search.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
+    search.set_defaults(handler=cmd_search)

@@ -1,0 +1,130 @@
+"""One read and one decode per photo: content hash, EXIF fields, thumbnail and the model's input.
+
+The file is read into memory once; the hash comes from those bytes, the header (size, EXIF) from a
+`Image.open` that decodes no pixels, and the pixels from one `load_image` call. JPEGs decode in
+Pillow's draft mode, scaled by 1/2, 1/4 or 1/8 to the smallest size that still serves both the
+thumbnail and the model input: a 12-megapixel photo is never decoded at full size.
+
+A photo that cannot be indexed raises `PhotoError` with a reason for people. `retry` tells whether the
+cause may go away by itself (file busy, vanished, unreadable), so the next run tries again even when
+the file looks unchanged; a damaged or refused file is not retried until it changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import re
+import stat
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from clipdesk.errors import ClipdeskError
+from clipdesk.library.exif import read_exif
+from clipdesk.library.records import PhotoMetadata
+from clipdesk.library.thumbnails import THUMBNAIL_SIZE, save_thumbnail
+from clipdesk.runtime.preprocess import load_image, preprocess
+
+# Pillow itself refuses images above twice its MAX_IMAGE_PIXELS at open; the library uses that bound.
+MAX_PIXELS = 2 * Image.MAX_IMAGE_PIXELS
+MAX_FILE_BYTES = 512 * 1024 * 1024
+# Between MAX_IMAGE_PIXELS and MAX_PIXELS Pillow only warns; the limit here is enforced explicitly
+# before any decode, so the warning would be noise on the terminal.
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+
+_STREAM_NAME = "<photo>"
+_HEADER_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError)
+_SWAPPED_ORIENTATIONS = {5, 6, 7, 8}  # rotated by 90 degrees: displayed width is the stored height
+
+
+class PhotoError(Exception):
+    def __init__(self, reason: str, retry: bool = False):
+        super().__init__(reason)
+        self.reason, self.retry = reason, retry
+
+
+@dataclass(frozen=True)
+class FileContent:
+    data: bytes
+    size: int
+    mtime_ns: int
+    hash: str  # SHA-256, hex
+
+
+@dataclass(frozen=True)
+class DecodedPhoto:
+    metadata: PhotoMetadata
+    pixels: np.ndarray  # float32 (3, R, R), the model's input
+    decoded_size: tuple[int, int]  # what was actually decoded (smaller than the photo after a JPEG draft)
+
+
+def read_file(path: bytes) -> FileContent:
+    """The file's bytes, read once, with the stat they belong to."""
+    try:
+        # O_NONBLOCK: a pipe that took a photo's name since the scan must not hang the run.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+        with open(fd, "rb", buffering=0) as handle:
+            before = os.fstat(fd)
+            if not stat.S_ISREG(before.st_mode):
+                raise PhotoError("not a regular file; never opened for reading", retry=True)
+            if before.st_size > MAX_FILE_BYTES:
+                raise PhotoError(f"file too large ({before.st_size / 2**20:,.0f} MiB; the limit is "
+                                 f"{MAX_FILE_BYTES / 2**20:,.0f} MiB)")
+            data = handle.readall()
+            after = os.fstat(fd)
+    except FileNotFoundError:
+        raise PhotoError("file vanished during indexing", retry=True) from None
+    except PermissionError:
+        raise PhotoError("permission denied: clipdesk may not read this file", retry=True) from None
+    except OSError as exc:
+        raise PhotoError(f"cannot read file ({exc.strerror or type(exc).__name__})", retry=True) from None
+    if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns) or len(data) != after.st_size:
+        raise PhotoError("file changed while being read; it is retried on the next run", retry=True)
+    return FileContent(data, after.st_size, after.st_mtime_ns, hashlib.sha256(data).hexdigest())
+
+
+def _bomb_reason(pixels: int | None, limit: int) -> str:
+    amount = f"{pixels:,} pixels" if pixels else "too many pixels"
+    return f"{amount}, over the limit of {limit:,}: refused as a possible decompression bomb, not decoded"
+
+
+def _read_header(content: FileContent, max_pixels: int) -> PhotoMetadata:
+    try:
+        with Image.open(io.BytesIO(content.data)) as probe:
+            width, height = probe.size
+            if width * height > max_pixels:
+                raise PhotoError(_bomb_reason(width * height, max_pixels))
+            fields = read_exif(probe)
+            image_format = probe.format
+    except UnidentifiedImageError:
+        raise PhotoError("not an image, or an image format clipdesk cannot decode") from None
+    except Image.DecompressionBombError as exc:
+        match = re.search(r"\((\d+) pixels\)", str(exc))
+        raise PhotoError(_bomb_reason(int(match.group(1)) if match else None, max_pixels)) from None
+    except _HEADER_ERRORS as exc:
+        raise PhotoError(f"damaged image header ({' '.join(str(exc).split()) or type(exc).__name__})") from None
+    if fields["orientation"] in _SWAPPED_ORIENTATIONS:
+        width, height = height, width
+    return PhotoMetadata(width=width, height=height, format=image_format, **fields)
+
+
+def decode_photo(content: FileContent, resolution: int, mean, std, max_pixels: int = MAX_PIXELS) -> DecodedPhoto:
+    """Metadata, thumbnail (written to the cache) and model input of one photo's bytes."""
+    if not content.data:
+        raise PhotoError("empty file (0 bytes)")
+    metadata = _read_header(content, max_pixels)
+    stream = io.BytesIO(content.data)
+    stream.name = _STREAM_NAME  # load_image names the source in its messages; stripped below
+    try:
+        image = load_image(stream, draft_size=max(resolution, THUMBNAIL_SIZE))
+    except ClipdeskError as exc:
+        raise PhotoError(str(exc).removeprefix(f"cannot read image {_STREAM_NAME}: ")) from None
+    try:
+        save_thumbnail(image, content.hash)
+    except OSError:
+        pass  # a full or read-only cache must not fail the photo: ensure_thumbnail makes it later
+    return DecodedPhoto(metadata, preprocess(image, resolution, mean, std), image.size)

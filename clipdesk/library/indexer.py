@@ -1,0 +1,285 @@
+"""Indexing: scan folders, decode what changed in worker threads, embed in batches, commit per batch.
+
+    summary = index_folders(library, ["~/Pictures"], model="my-model", progress=TerminalBar(...))
+
+Pipeline: worker threads read, hash and decode photos (Pillow and hashlib release the GIL) while the
+calling thread runs the image encoder on the previous batch (ONNX Runtime releases it too). Each
+batch, with every other result gathered meanwhile, is written in one transaction: a killed run loses
+at most the batch in flight, and the next run redoes exactly what is not committed.
+
+Per file, cheapest first: unchanged size and mtime -> skipped unopened; same bytes as before -> new
+stat recorded; same bytes as a photo no longer where the library had it -> that photo moves here
+(id, embeddings and tags kept); same bytes as an embedded photo -> its vector and metadata copied;
+otherwise decoded and embedded. A file that fails is recorded with its reason and never stops the
+run. Photos whose files are gone leave the library at the end of a complete (not cancelled) run;
+photos in folders that could not be listed (unmounted drive, no permission) stay.
+
+Progress: `update(files_found, None, stage="scanning")` while scanning, then `update(done, total,
+failed=N)` per file processed; `progress.cancel()` (any thread) stops after committing what is ready.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import deque
+from collections.abc import Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from clipdesk import paths
+from clipdesk.errors import ClipdeskError
+from clipdesk.library.decode import MAX_PIXELS, PhotoError, decode_photo, read_file
+from clipdesk.library.lock import IndexLock
+from clipdesk.library.pathnames import PathInput, display_path, is_within, to_db_path
+from clipdesk.library.plan import MissingPhotos, Plan, WorkItem, add_to_plan
+from clipdesk.library.records import ERROR, OK, PhotoMetadata
+from clipdesk.library.scanner import scan_folder
+from clipdesk.library.store import IndexedRow, Library, embedding_model_key, vector_to_blob
+from clipdesk.progress import Progress
+from clipdesk.runtime.package import ModelPackage
+
+DEFAULT_BATCH_SIZE = 32
+# Results without pixels (errors, moves, copies) are committed at least this often.
+MAX_PENDING_WRITES = 256
+
+
+@dataclass
+class IndexSummary:
+    model: str
+    folders: int = 0
+    scanned: int = 0  # photo files found
+    indexed: int = 0  # new or changed files now in the library (moves not included)
+    embedded: int = 0  # vectors computed by the model
+    reused: int = 0  # vectors copied from a photo with identical bytes
+    unchanged: int = 0
+    moved: int = 0
+    removed: int = 0
+    failed: int = 0  # files that could not be indexed in this run
+    errors: int = 0  # files and folders in error in the whole library after the run
+    cancelled: bool = False
+    seconds: float = 0.0
+    folder_problems: list[str] = field(default_factory=list)  # folders whose contents are unknown this time
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Prepared:
+    """A worker's result for one file; exactly one of the optional groups is set."""
+
+    item: WorkItem
+    size: int | None = None
+    mtime_ns: int | None = None
+    hash: str | None = None
+    error: PhotoError | None = None
+    moved_from: IndexedRow | None = None  # a missing photo with these bytes, moving here
+    metadata: PhotoMetadata | None = None  # with pixels (to embed) or vector (copied)
+    pixels: np.ndarray | None = None
+    vector: bytes | None = None
+
+    @property
+    def needs_model(self) -> bool:
+        return self.pixels is not None
+
+
+class Indexer:
+    def __init__(self, library: Library, package: ModelPackage, *, progress: Progress | None = None,
+                 batch_size: int = DEFAULT_BATCH_SIZE, workers: int | None = None, device: str = "auto",
+                 max_pixels: int = MAX_PIXELS):
+        if batch_size < 1 or (workers is not None and workers < 1):
+            raise ClipdeskError(f"batch size and workers must be at least 1 (got {batch_size} and {workers})")
+        self.library = library
+        self.package = package
+        self.model = embedding_model_key(package)
+        self.progress = progress or Progress()
+        self.batch_size = batch_size
+        self.workers = workers or os.cpu_count() or 2
+        self.device = device
+        self.max_pixels = max_pixels
+        self._encoder = None
+        self._missing = MissingPhotos()
+
+    # --- the run ---
+
+    def run(self, folders: Sequence[PathInput] | None = None) -> IndexSummary:
+        """Index the given folders (adding them to the library), or every library folder when None."""
+        started = time.monotonic()
+        summary = IndexSummary(self.model)
+        with IndexLock(self.library.path):
+            targets = self._targets(folders)
+            summary.folders = len(targets)
+            plan, scans = self._scan(targets, summary)
+            self._missing = plan.missing
+            summary.unchanged = plan.unchanged
+            self._process(plan.work, summary)
+            summary.cancelled = self.progress.cancelled
+            with self.library.transaction():
+                for (folder_id, target), scan in zip(targets, scans, strict=True):
+                    self.library.replace_scan_errors(folder_id, target, scan.problems)
+                if not summary.cancelled:  # unprocessed files could still be moves of "missing" photos
+                    summary.removed = self.library.delete_photos(self._missing.unclaimed_ids())
+            if summary.embedded or summary.reused or summary.removed:
+                self.library.compact_change_log()
+        summary.errors = len(self.library.errors())
+        summary.seconds = round(time.monotonic() - started, 3)
+        return summary
+
+    def _targets(self, folders: Sequence[PathInput] | None) -> list[tuple[int, bytes]]:
+        """(library folder id, folder to scan) pairs; a folder inside another given one is scanned once."""
+        if folders is None:
+            known = self.library.folders()
+            if not known:
+                raise ClipdeskError("the library has no folders yet; add one with `clipdesk index FOLDER`")
+            pairs = [(folder.id, os.fsencode(folder.path)) for folder in known]
+        else:
+            given = [to_db_path(os.path.expanduser(os.fsdecode(path))) for path in folders]
+            for path in given:  # all checked before anything changes
+                if not os.path.isdir(path):
+                    problem = "no such folder" if not os.path.exists(path) else "not a folder"
+                    raise ClipdeskError(f"{display_path(path)}: {problem}; clipdesk indexes folders of photos")
+            pairs = [(self.library.add_folder(path).id, path) for path in given]
+        outer = [(folder_id, path) for folder_id, path in pairs
+                 if not any(other != path and is_within(path, other) for _, other in pairs)]
+        return list(dict.fromkeys(outer))
+
+    def _scan(self, targets: list[tuple[int, bytes]], summary: IndexSummary):
+        plan, scans, visited = Plan(), [], set()
+        # clipdesk's own folders may sit inside a photo folder: indexing its thumbnails would feed on itself.
+        own = frozenset(to_db_path(folder) for folder in (paths.data_dir(), paths.cache_dir()))
+        for folder_id, target in targets:
+            scan = scan_folder(target, visited, skip=own, on_folder=lambda found: self.progress.update(
+                summary.scanned + found, None, stage="scanning"))
+            summary.scanned += len(scan.files)
+            summary.folder_problems += [f"{display_path(path)}: {reason}" for path, reason in scan.problems
+                                        if path in scan.unlisted]
+            add_to_plan(plan, scan, self.library.indexed_rows(target, self.model), folder_id)
+            scans.append(scan)
+        return plan, scans
+
+    # --- the pipeline ---
+
+    def _process(self, work: list[WorkItem], summary: IndexSummary) -> None:
+        if not work:
+            return
+        total, done = len(work), 0
+        batch: list[Prepared] = []  # waiting for the model
+        others: list[Prepared] = []  # ready to write
+        window = 2 * self.batch_size + 2 * self.workers  # results in flight: enough to decode during inference
+        queue = iter(work)
+        in_flight: deque[Future] = deque()
+        executor = ThreadPoolExecutor(self.workers, thread_name_prefix="clipdesk-decode")
+        try:
+            while True:
+                while not self.progress.cancelled and len(in_flight) < window:
+                    item = next(queue, None)
+                    if item is None:
+                        break
+                    in_flight.append(executor.submit(self._prepare, item))
+                if not in_flight:
+                    break
+                prepared = in_flight.popleft().result()
+                (batch if prepared.needs_model else others).append(prepared)
+                if len(batch) >= self.batch_size or len(others) >= MAX_PENDING_WRITES:
+                    self._commit(batch, others, summary)
+                    batch, others = [], []
+                done += 1
+                self.progress.update(done, total, failed=summary.failed)
+            self._commit(batch, others, summary)
+        finally:
+            executor.shutdown(wait=True, cancel_futures=True)
+        self.progress.update(done, total, failed=summary.failed)
+
+    def _prepare(self, item: WorkItem) -> Prepared:
+        """Runs in a worker thread: everything about one file short of the model and the database writes."""
+        found, row = item.found, item.row
+        if found.error:
+            return Prepared(item, error=PhotoError(found.error, retry=True))
+        try:
+            content = read_file(found.path)
+        except PhotoError as exc:
+            return Prepared(item, size=found.size, error=exc)
+        result = Prepared(item, size=content.size, mtime_ns=content.mtime_ns, hash=content.hash)
+        if row and row.hash == content.hash and row.embedded:
+            return result  # touched, or readable again, with the same bytes: only the stat and status change
+        result.moved_from = self._missing.claim(content.hash)
+        if result.moved_from and result.moved_from.embedded:
+            return result
+        copy = self.library.embedded_copy(content.hash, self.model)
+        if copy:
+            result.metadata, result.vector = copy
+            return result
+        manifest = self.package.manifest
+        try:
+            decoded = decode_photo(content, manifest.image_resolution, manifest.mean, manifest.std, self.max_pixels)
+        except PhotoError as exc:
+            result.error = exc
+        except Exception as exc:  # noqa: BLE001 - one photo must never stop a run; the reason is recorded
+            result.error = PhotoError(f"unexpected error while decoding ({type(exc).__name__}: {exc})")
+        else:
+            result.metadata, result.pixels = decoded.metadata, decoded.pixels
+        return result
+
+    def _encoder_for_batch(self):
+        if self._encoder is None:  # created on first need: re-indexing an unchanged library never loads it
+            from clipdesk.runtime.encoders import ImageEncoder
+
+            self._encoder = ImageEncoder(self.package, self.device)
+        return self._encoder
+
+    def _commit(self, batch: list[Prepared], others: list[Prepared], summary: IndexSummary) -> None:
+        if batch:
+            vectors = self._encoder_for_batch().encode_pixels(np.stack([p.pixels for p in batch]), len(batch))
+            for prepared, vector in zip(batch, vectors, strict=True):
+                prepared.vector, prepared.pixels = vector_to_blob(vector), None
+            summary.embedded += len(batch)
+        summary.reused += sum(1 for prepared in others if prepared.metadata is not None)
+        if not batch and not others:
+            return
+        with self.library.transaction():
+            for prepared in others + batch:
+                self._write(prepared, summary)
+
+    def _write(self, p: Prepared, summary: IndexSummary) -> None:
+        """Record one file's result; runs inside the batch's transaction."""
+        library, item = self.library, p.item
+        row, path = item.row, item.found.path
+        if p.error:
+            summary.failed += 1
+            if p.error.retry and row:
+                library.mark_unreadable(row.id, p.error.reason)
+                return
+            if row and row.hash != p.hash:
+                library.forget_content(row.id)
+            mtime_ns = None if p.error.retry else p.mtime_ns
+            library.save_photo(item.folder_id, path, p.size, mtime_ns, p.hash, None, ERROR, p.error.reason)
+            return
+        if p.moved_from:
+            if row:  # renamed over another photo: that one's file is gone
+                library.delete_photos([row.id])
+            library.refresh_photo(p.moved_from.id, item.folder_id, path, p.size, p.mtime_ns)
+            summary.moved += 1
+        elif p.metadata is None:  # same bytes, touched
+            library.refresh_photo(row.id, item.folder_id, path, p.size, p.mtime_ns)
+            summary.unchanged += 1
+            return
+        else:
+            if row and row.hash != p.hash:
+                library.forget_content(row.id)
+            summary.indexed += 1
+        if p.metadata is not None:
+            photo_id = library.save_photo(item.folder_id, path, p.size, p.mtime_ns, p.hash, p.metadata, OK)
+            library.set_embedding(photo_id, self.model, p.vector)
+
+
+def index_folders(library: Library, folders: Iterable[PathInput] | None = None, model=None, *,
+                  progress: Progress | None = None, **options) -> IndexSummary:
+    """Index folders with a model (a name, a package folder, a ModelPackage, or None for the default)."""
+    from clipdesk.runtime.registry import resolve_model
+
+    package = model if isinstance(model, ModelPackage) else resolve_model(model)
+    return Indexer(library, package, progress=progress, **options).run(
+        None if folders is None else list(folders))

@@ -1,0 +1,146 @@
+"""The library database's schema and its migrations: the one home of every table definition.
+
+`PRAGMA user_version` holds the number of migrations applied. `MIGRATIONS[i]` takes a database at
+version i to version i + 1; each runs in its own transaction together with the version bump, so a
+crash leaves the database at the old or the new version, never between. To change the schema, append
+a function: never edit one that has shipped.
+
+Conventions the other modules rely on:
+- Paths (`folders.path`, `photos.path`, `scan_errors.path`) are BLOBs of the OS's bytes (see pathnames.py).
+- Times (`added_at`, `indexed_at`, `created_at`, `seen_at`) are Unix seconds (REAL); `photos.taken_at` is
+  the camera's local time as ISO 8601 text, `YYYY-MM-DDTHH:MM:SS` plus `+HH:MM` when the camera recorded it.
+- `photos.width`/`height` are the full image's size as displayed (EXIF orientation applied).
+- `embeddings.vector` is an L2-normalised float16 little-endian vector; its length / 2 is the dimension.
+  `embeddings.model` is `store.embedding_model_key(package)`: vectors of different models never mix.
+- Every insert, update or delete of an embedding (cascades included) appends its (photo_id, model) to
+  `embedding_changes` through triggers, so an in-memory index can catch up from a `seq` marker whoever
+  the writer is.
+- `photos.id` uses AUTOINCREMENT: an id is never reused, so ids held by a GUI or a search index stay
+  unambiguous after deletions.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+from clipdesk.errors import ClipdeskError
+
+
+def _v1_initial(conn: sqlite3.Connection) -> None:
+    statements = [
+        """CREATE TABLE folders (
+            id INTEGER PRIMARY KEY,
+            path BLOB NOT NULL UNIQUE,
+            added_at REAL NOT NULL
+        )""",
+        """CREATE TABLE photos (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            folder_id INTEGER NOT NULL REFERENCES folders(id) ON DELETE CASCADE,
+            path BLOB NOT NULL UNIQUE,
+            size INTEGER,
+            mtime_ns INTEGER,
+            hash TEXT,
+            width INTEGER,
+            height INTEGER,
+            taken_at TEXT,
+            camera_make TEXT,
+            camera_model TEXT,
+            orientation INTEGER,
+            gps_lat REAL,
+            gps_lon REAL,
+            format TEXT,
+            status TEXT NOT NULL CHECK (status IN ('ok', 'error')),
+            error TEXT,
+            indexed_at REAL NOT NULL
+        )""",
+        "CREATE INDEX photos_folder ON photos(folder_id)",
+        "CREATE INDEX photos_hash ON photos(hash)",
+        "CREATE INDEX photos_taken_at ON photos(taken_at)",
+        "CREATE INDEX photos_errors ON photos(status) WHERE status = 'error'",
+        """CREATE TABLE embeddings (
+            photo_id INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
+            model TEXT NOT NULL,
+            vector BLOB NOT NULL,
+            PRIMARY KEY (photo_id, model)
+        )""",
+        """CREATE TABLE embedding_changes (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            photo_id INTEGER NOT NULL,
+            model TEXT NOT NULL
+        )""",
+        """CREATE TRIGGER embeddings_inserted AFTER INSERT ON embeddings BEGIN
+            INSERT INTO embedding_changes (photo_id, model) VALUES (new.photo_id, new.model);
+        END""",
+        """CREATE TRIGGER embeddings_updated AFTER UPDATE ON embeddings BEGIN
+            INSERT INTO embedding_changes (photo_id, model) VALUES (new.photo_id, new.model);
+        END""",
+        """CREATE TRIGGER embeddings_deleted AFTER DELETE ON embeddings BEGIN
+            INSERT INTO embedding_changes (photo_id, model) VALUES (old.photo_id, old.model);
+        END""",
+        """CREATE TABLE tags (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE
+        )""",
+        """CREATE TABLE photo_tags (
+            photo_id INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
+            tag_id INTEGER NOT NULL REFERENCES tags(id) ON DELETE CASCADE,
+            source TEXT NOT NULL CHECK (source IN ('user', 'suggested')),
+            confidence REAL,
+            PRIMARY KEY (photo_id, tag_id)
+        )""",
+        "CREATE INDEX photo_tags_tag ON photo_tags(tag_id)",
+        """CREATE TABLE label_sets (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            labels_json TEXT NOT NULL,
+            templates_json TEXT NOT NULL,
+            created_at REAL NOT NULL
+        )""",
+        # Problems with folders rather than files (unlistable, symbolic link loops), replaced on each scan.
+        """CREATE TABLE scan_errors (
+            id INTEGER PRIMARY KEY,
+            folder_id INTEGER NOT NULL REFERENCES folders(id) ON DELETE CASCADE,
+            path BLOB NOT NULL,
+            error TEXT NOT NULL,
+            seen_at REAL NOT NULL
+        )""",
+        "CREATE INDEX scan_errors_path ON scan_errors(path)",
+    ]
+    for statement in statements:
+        conn.execute(statement)
+
+
+Migration = Callable[[sqlite3.Connection], None]
+MIGRATIONS: list[Migration] = [_v1_initial]
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    return conn.execute("PRAGMA user_version").fetchone()[0]
+
+
+def migrate(conn: sqlite3.Connection, source: str = "library database") -> int:
+    """Bring the database up to date; returns its version. `conn` must be in autocommit mode
+    (isolation_level=None) so that each migration's BEGIN/COMMIT is this function's own."""
+    target = len(MIGRATIONS)
+    if schema_version(conn) == target:  # the common case: no write lock taken
+        return target
+    while True:
+        # BEGIN IMMEDIATE, then re-read: two processes opening an old database at once migrate it once.
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            version = schema_version(conn)
+            if version > target:
+                raise ClipdeskError(
+                    f"{source} has schema version {version}, newer than this clipdesk understands ({target}); "
+                    "update clipdesk"
+                )
+            if version == target:
+                conn.execute("COMMIT")
+                return version
+            MIGRATIONS[version](conn)
+            conn.execute(f"PRAGMA user_version = {version + 1}")  # PRAGMA takes no parameters; an int
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise

@@ -1,0 +1,400 @@
+"""The photo library's SQLite store: folders, photos, embeddings, errors.
+
+Opening a `Library` creates or migrates the database (schema.py) at `paths.database_path()` or a
+given path, in WAL mode with foreign keys on: readers (GUI, CLI, search) read while an index runs.
+
+Threads: a `Library` may be shared between threads. Each thread gets its own connection on first use
+(connections of threads that have ended are closed when a new one opens); `close()` closes them all
+and must be called when no thread uses the library any more.
+
+Writes happen inside `with library.transaction():` (BEGIN IMMEDIATE ... COMMIT); the indexer commits
+one transaction per batch.
+
+Keeping an in-memory vector index current (search):
+
+    marker = library.change_marker()              # first, so nothing written meanwhile is missed
+    ids, vectors = library.embedding_matrix(model)
+    ...
+    changes = library.embedding_changes(model, marker)
+    # drop changes.removed_ids; insert or overwrite changes.photo_ids with changes.vectors
+    marker = changes.marker
+
+`embedding_changes` reports every photo whose embedding for `model` was written or deleted after the
+marker (triggers log each change with an increasing `seq`, whoever the writer), with the vector it has
+now; applying it twice is harmless. `compact_change_log()` keeps the log to one entry per
+(photo, model) without changing what any marker sees.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import sqlite_utils
+
+from clipdesk import paths
+from clipdesk.errors import ClipdeskError
+from clipdesk.library.pathnames import PathInput, display_path, from_db_path, is_within, subtree_range, to_db_path
+from clipdesk.library.records import ERROR, OK, ErrorRecord, Folder, Photo, PhotoMetadata
+from clipdesk.library.schema import migrate
+
+VECTOR_DTYPE = np.dtype("<f2")
+BUSY_TIMEOUT_S = 30.0
+_METADATA_COLUMNS = PhotoMetadata.names()
+_PHOTO_COLUMNS = ("id", "folder_id", "path", "size", "mtime_ns", "hash", *_METADATA_COLUMNS, "status", "error",
+                  "indexed_at")
+_PHOTO_SELECT = "SELECT " + ", ".join(_PHOTO_COLUMNS) + " FROM photos"
+_FETCH_CHUNK = 8192
+_MIXED_LENGTHS = ("{source}: stored embeddings of one model have different lengths (damaged database); "
+                  "move the database away and index again")
+
+
+def embedding_model_key(package) -> str:
+    """The `embeddings.model` value for a model package: its name plus a digest of the image tower's
+    files (graph and external weights), so a re-exported or retrained package of the same name never
+    shares vectors with the old one."""
+    files = package.manifest.files
+    digests = [f"{name}:{files[name].get('sha256')}" for name in sorted(files) if name.startswith("image.")]
+    if not digests:
+        return package.manifest.name
+    return f"{package.manifest.name}@{hashlib.sha256(' '.join(digests).encode()).hexdigest()[:12]}"
+
+
+def vector_to_blob(vector: np.ndarray) -> bytes:
+    return np.asarray(vector, dtype=VECTOR_DTYPE).tobytes()
+
+
+@dataclass(frozen=True)
+class IndexedRow:
+    """What the indexer needs to know about a photo already in the library."""
+
+    id: int
+    path: bytes
+    size: int | None
+    mtime_ns: int | None
+    hash: str | None
+    status: str
+    error: str | None
+    embedded: bool  # has an embedding for the model being indexed
+
+
+@dataclass
+class EmbeddingChanges:
+    marker: int  # pass it as `since` next time
+    photo_ids: np.ndarray  # int64 (N,): embeddings written since the marker ...
+    vectors: np.ndarray  # float16 (N, D): ... and their current vectors
+    removed_ids: np.ndarray  # int64: photos that no longer have an embedding for the model
+
+
+def _photo_from_row(row: Sequence) -> Photo:
+    values = dict(zip(_PHOTO_COLUMNS, row, strict=True))
+    metadata = PhotoMetadata(**{name: values.pop(name) for name in _METADATA_COLUMNS})
+    values["path"] = from_db_path(values["path"])
+    return Photo(metadata=metadata, **values)
+
+
+def _vectors_from_blobs(blobs: list[bytes], source: str) -> np.ndarray:
+    if not blobs:
+        return np.zeros((0, 0), VECTOR_DTYPE)
+    width = len(blobs[0])
+    if width == 0 or width % VECTOR_DTYPE.itemsize or any(len(blob) != width for blob in blobs):
+        raise ClipdeskError(_MIXED_LENGTHS.format(source=source))
+    return np.frombuffer(b"".join(blobs), VECTOR_DTYPE).reshape(len(blobs), width // VECTOR_DTYPE.itemsize)
+
+
+class Library:
+    def __init__(self, path: PathInput | None = None):
+        self.path = Path(os.fsdecode(path)) if path is not None else paths.database_path()
+        self._local = threading.local()
+        self._connections: list[tuple[threading.Thread, sqlite3.Connection]] = []
+        self._lock = threading.Lock()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.conn  # noqa: B018 - open now, so a bad database file fails here with a clear message
+
+    # --- connections and transactions ---
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_S)
+        except sqlite3.Error as exc:
+            raise ClipdeskError(f"{self.path}: cannot open the library database ({exc})") from None
+        try:
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("PRAGMA journal_mode = WAL")
+            # In WAL mode NORMAL loses no committed transaction when the process dies, only on power loss.
+            conn.execute("PRAGMA synchronous = NORMAL")
+            migrate(conn, str(self.path))
+        except BaseException as exc:
+            conn.close()
+            if isinstance(exc, sqlite3.DatabaseError):
+                raise ClipdeskError(f"{self.path}: cannot open the library database ({exc}); if it is damaged, "
+                                    "move it away and index again") from None
+            raise
+        return conn
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """This thread's connection (autocommit mode: transactions are explicit)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            self._local.conn = conn
+            self._local.db = sqlite_utils.Database(conn)
+            with self._lock:
+                # Worker threads come and go (one pool per indexing run): close what the finished ones left.
+                for thread, old in self._connections:
+                    if not thread.is_alive():
+                        old.close()
+                self._connections = [(t, c) for t, c in self._connections if t.is_alive()]
+                self._connections.append((threading.current_thread(), conn))
+        return conn
+
+    @property
+    def db(self) -> sqlite_utils.Database:
+        """This thread's connection wrapped by sqlite-utils (table introspection, `query` as dicts)."""
+        self.conn  # noqa: B018
+        return self._local.db
+
+    def close(self) -> None:
+        with self._lock:
+            for _, conn in self._connections:
+                conn.close()
+            self._connections.clear()
+        self._local = threading.local()
+
+    def __enter__(self) -> "Library":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction on this thread's connection: all of it commits, or none."""
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    @contextmanager
+    def snapshot(self) -> Iterator[sqlite3.Connection]:
+        """A read transaction: several SELECTs see one consistent state while writers go on."""
+        conn = self.conn
+        if conn.in_transaction:  # already inside one: that one is the snapshot
+            yield conn
+            return
+        conn.execute("BEGIN")
+        try:
+            yield conn
+        finally:
+            conn.execute("COMMIT")
+
+    # --- folders ---
+
+    def folders(self) -> list[Folder]:
+        rows = self.conn.execute("SELECT id, path, added_at FROM folders ORDER BY path").fetchall()
+        return [Folder(row[0], from_db_path(row[1]), row[2]) for row in rows]
+
+    def folder_containing(self, path: PathInput) -> Folder | None:
+        """The library folder that `path` is in (or is), if any."""
+        target = to_db_path(path)
+        for folder in self.folders():
+            if is_within(target, os.fsencode(folder.path)):
+                return folder
+        return None
+
+    def add_folder(self, path: PathInput) -> Folder:
+        """Add a folder to the library. A folder inside a library folder is already covered (that one
+        is returned); library folders inside the new one are merged into it, photos, tags and all."""
+        target = to_db_path(path)
+        if not os.path.isdir(target):
+            raise ClipdeskError(f"{display_path(target)}: not a folder")
+        with self.transaction() as conn:
+            inner = []
+            for folder_id, folder_path, added_at in conn.execute("SELECT id, path, added_at FROM folders"):
+                if is_within(target, folder_path):
+                    return Folder(folder_id, from_db_path(folder_path), added_at)
+                if is_within(folder_path, target):
+                    inner.append(folder_id)
+            now = time.time()
+            folder_id = conn.execute("INSERT INTO folders (path, added_at) VALUES (?, ?)", (target, now)).lastrowid
+            for old_id in inner:
+                conn.execute("UPDATE photos SET folder_id = ? WHERE folder_id = ?", (folder_id, old_id))
+                conn.execute("UPDATE scan_errors SET folder_id = ? WHERE folder_id = ?", (folder_id, old_id))
+                conn.execute("DELETE FROM folders WHERE id = ?", (old_id,))
+        return Folder(folder_id, from_db_path(target), now)
+
+    def remove_folder(self, path: PathInput) -> int:
+        """Remove a library folder and everything indexed in it (the photos themselves are untouched);
+        returns the number of photos that left the library."""
+        target = to_db_path(path)
+        with self.transaction() as conn:
+            row = conn.execute("SELECT id FROM folders WHERE path = ?", (target,)).fetchone()
+            if row is None:
+                known = ", ".join(display_path(folder.path) for folder in self.folders()) or "none"
+                raise ClipdeskError(f"{display_path(target)}: not a library folder (library folders: {known})")
+            removed = conn.execute("SELECT count(*) FROM photos WHERE folder_id = ?", row).fetchone()[0]
+            conn.execute("DELETE FROM folders WHERE id = ?", row)
+        return removed
+
+    # --- photos ---
+
+    def photo(self, photo_id: int) -> Photo | None:
+        row = self.conn.execute(_PHOTO_SELECT + " WHERE id = ?", (int(photo_id),)).fetchone()
+        return _photo_from_row(row) if row else None
+
+    def photo_id(self, path: PathInput) -> int | None:
+        row = self.conn.execute("SELECT id FROM photos WHERE path = ?", (to_db_path(path),)).fetchone()
+        return row[0] if row else None
+
+    def photo_paths(self, ids: Iterable[int]) -> list[str | None]:
+        """Paths of the given photo ids, in the same order; None for an id not in the library."""
+        ids = [int(photo_id) for photo_id in ids]
+        found: dict[int, str] = {}
+        for start in range(0, len(ids), 500):  # stay under SQLite's bound-parameter limit
+            part = ids[start:start + 500]
+            marks = ",".join("?" * len(part))
+            for photo_id, path in self.conn.execute(f"SELECT id, path FROM photos WHERE id IN ({marks})", part):
+                found[photo_id] = from_db_path(path)
+        return [found.get(photo_id) for photo_id in ids]
+
+    def photo_counts_by_folder(self) -> dict[int, int]:
+        return dict(self.conn.execute("SELECT folder_id, count(*) FROM photos GROUP BY folder_id"))
+
+    def counts(self) -> dict:
+        with self.snapshot() as conn:
+            folders = conn.execute("SELECT count(*) FROM folders").fetchone()[0]
+            statuses = dict(conn.execute("SELECT status, count(*) FROM photos GROUP BY status").fetchall())
+            embeddings = dict(conn.execute("SELECT model, count(*) FROM embeddings GROUP BY model ORDER BY model"))
+            tags = conn.execute("SELECT count(*) FROM tags").fetchone()[0]
+        return {"folders": folders, "photos": sum(statuses.values()), "ok": statuses.get(OK, 0),
+                "errors": statuses.get(ERROR, 0), "embeddings": embeddings, "tags": tags}
+
+    def errors(self) -> list[ErrorRecord]:
+        """Files that could not be indexed and folders that could not be scanned, by path."""
+        with self.snapshot() as conn:
+            files = conn.execute("SELECT id, path, error, indexed_at FROM photos WHERE status = 'error'").fetchall()
+            folders = conn.execute("SELECT path, error, seen_at FROM scan_errors").fetchall()
+        records = [ErrorRecord(from_db_path(path), error or "unknown error", "file", photo_id, at)
+                   for photo_id, path, error, at in files]
+        records += [ErrorRecord(from_db_path(path), error, "folder", None, at) for path, error, at in folders]
+        return sorted(records, key=lambda record: os.fsencode(record.path))
+
+    # --- embeddings ---
+
+    def embedding_models(self) -> dict[str, int]:
+        return dict(self.conn.execute("SELECT model, count(*) FROM embeddings GROUP BY model ORDER BY model"))
+
+    def embedding_matrix(self, model: str) -> tuple[np.ndarray, np.ndarray]:
+        """(photo ids int64 (N,), vectors float16 (N, D)) of every embedding of `model`, by photo id."""
+        ids: list[int] = []
+        chunks: list[np.ndarray] = []
+        cursor = self.conn.execute("SELECT photo_id, vector FROM embeddings WHERE model = ? ORDER BY photo_id",
+                                   (model,))
+        while rows := cursor.fetchmany(_FETCH_CHUNK):
+            ids.extend(row[0] for row in rows)
+            chunks.append(_vectors_from_blobs([row[1] for row in rows], str(self.path)))
+        if not chunks:
+            return np.zeros(0, np.int64), np.zeros((0, 0), VECTOR_DTYPE)
+        if len({chunk.shape[1] for chunk in chunks}) > 1:
+            raise ClipdeskError(_MIXED_LENGTHS.format(source=self.path))
+        return np.asarray(ids, np.int64), np.concatenate(chunks)
+
+    def change_marker(self) -> int:
+        return self.conn.execute("SELECT COALESCE(MAX(seq), 0) FROM embedding_changes").fetchone()[0]
+
+    def embedding_changes(self, model: str, since: int) -> EmbeddingChanges:
+        with self.snapshot() as conn:
+            marker = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM embedding_changes").fetchone()[0]
+            rows = conn.execute(
+                "SELECT c.photo_id, e.vector FROM (SELECT DISTINCT photo_id FROM embedding_changes "
+                "WHERE seq > ? AND model = ?) AS c LEFT JOIN embeddings AS e ON e.photo_id = c.photo_id "
+                "AND e.model = ? ORDER BY c.photo_id", (int(since), model, model)).fetchall()
+        present = [(photo_id, vector) for photo_id, vector in rows if vector is not None]
+        removed = [photo_id for photo_id, vector in rows if vector is None]
+        return EmbeddingChanges(marker, np.asarray([row[0] for row in present], np.int64),
+                                _vectors_from_blobs([row[1] for row in present], str(self.path)),
+                                np.asarray(removed, np.int64))
+
+    def compact_change_log(self) -> int:
+        """Keep only the latest log entry of each (photo, model); returns the number of entries dropped."""
+        with self.transaction() as conn:
+            return conn.execute("DELETE FROM embedding_changes WHERE seq NOT IN "
+                                "(SELECT MAX(seq) FROM embedding_changes GROUP BY photo_id, model)").rowcount
+
+    # --- what the indexer reads ---
+
+    def indexed_rows(self, folder: bytes, model: str) -> dict[bytes, IndexedRow]:
+        """Photos below `folder` (stored path form), keyed by path, with whether `model` embedded them."""
+        low, high = subtree_range(folder)
+        rows = self.conn.execute(
+            "SELECT p.id, p.path, p.size, p.mtime_ns, p.hash, p.status, p.error, e.photo_id IS NOT NULL "
+            "FROM photos AS p LEFT JOIN embeddings AS e ON e.photo_id = p.id AND e.model = ? "
+            "WHERE p.path >= ? AND p.path < ?", (model, low, high))
+        return {row[1]: IndexedRow(*row[:7], embedded=bool(row[7])) for row in rows}
+
+    def embedded_copy(self, content_hash: str, model: str) -> tuple[PhotoMetadata, bytes] | None:
+        """Metadata and `model` vector of an indexed photo with these exact bytes, if there is one."""
+        columns = ", ".join(f"p.{name}" for name in _METADATA_COLUMNS)
+        row = self.conn.execute(
+            f"SELECT {columns}, e.vector FROM photos AS p JOIN embeddings AS e ON e.photo_id = p.id AND e.model = ? "
+            "WHERE p.hash = ? AND p.status = 'ok' LIMIT 1", (model, content_hash)).fetchone()
+        return (PhotoMetadata(*row[:-1]), row[-1]) if row else None
+
+    # --- what the indexer writes (inside a transaction) ---
+
+    def save_photo(self, folder_id: int, path: bytes, size: int | None, mtime_ns: int | None, content_hash: str | None,
+                   metadata: PhotoMetadata | None, status: str, error: str | None = None) -> int:
+        """Insert or overwrite the photo at `path` (its id, tags and embeddings stay); returns its id."""
+        metadata = metadata or PhotoMetadata()
+        columns = ("folder_id", "path", "size", "mtime_ns", "hash", *_METADATA_COLUMNS, "status", "error", "indexed_at")
+        values = (folder_id, path, size, mtime_ns, content_hash, *metadata.values(), status, error, time.time())
+        updates = ", ".join(f"{name} = excluded.{name}" for name in columns if name != "path")
+        return self.conn.execute(
+            f"INSERT INTO photos ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
+            f"ON CONFLICT (path) DO UPDATE SET {updates} RETURNING id", values).fetchone()[0]
+
+    def refresh_photo(self, photo_id: int, folder_id: int, path: bytes, size: int, mtime_ns: int) -> None:
+        """Same content found again (touched, moved or renamed): new place and stat, everything else kept."""
+        self.conn.execute("UPDATE photos SET folder_id = ?, path = ?, size = ?, mtime_ns = ?, status = 'ok', "
+                          "error = NULL, indexed_at = ? WHERE id = ?",
+                          (folder_id, path, size, mtime_ns, time.time(), photo_id))
+
+    def mark_unreadable(self, photo_id: int, reason: str) -> None:
+        """A known photo could not be read this time: record why, keep what was indexed, retry next run
+        (mtime_ns NULL never matches the file's)."""
+        self.conn.execute("UPDATE photos SET status = 'error', error = ?, mtime_ns = NULL, indexed_at = ? WHERE id = ?",
+                          (reason, time.time(), photo_id))
+
+    def forget_content(self, photo_id: int) -> None:
+        """The file's bytes changed: its embeddings and suggested tags described the old ones (user tags stay)."""
+        self.conn.execute("DELETE FROM embeddings WHERE photo_id = ?", (photo_id,))
+        self.conn.execute("DELETE FROM photo_tags WHERE photo_id = ? AND source = 'suggested'", (photo_id,))
+
+    def set_embedding(self, photo_id: int, model: str, vector: bytes) -> None:
+        self.conn.execute("INSERT OR REPLACE INTO embeddings (photo_id, model, vector) VALUES (?, ?, ?)",
+                          (photo_id, model, vector))
+
+    def delete_photos(self, ids: Iterable[int]) -> int:
+        return self.conn.executemany("DELETE FROM photos WHERE id = ?", [(int(i),) for i in ids]).rowcount
+
+    def replace_scan_errors(self, folder_id: int, scanned: bytes, problems: Iterable[tuple[bytes, str]]) -> None:
+        """Folder problems found by a scan of `scanned` replace those previously recorded there."""
+        low, high = subtree_range(scanned)
+        self.conn.execute("DELETE FROM scan_errors WHERE path = ? OR (path >= ? AND path < ?)",
+                          (scanned.rstrip(os.sep.encode()), low, high))
+        now = time.time()
+        self.conn.executemany("INSERT INTO scan_errors (folder_id, path, error, seen_at) VALUES (?, ?, ?, ?)",
+                              [(folder_id, path, reason, now) for path, reason in problems])

@@ -1,0 +1,327 @@
+"""Text, image and mixed search over the photo library, with filters.
+
+    with Library() as library:
+        searcher = Searcher(library, model=None)      # the default model
+        for hit in searcher.search('"2:red car" + beach tag:family', k=20):
+            print(hit.score, hit.path)
+
+The searcher keeps one in-memory `VectorIndex` of the library's embeddings for its model, read once
+and brought up to date before every search from the store's change log (cheap when nothing changed),
+so an index running in another thread or process shows up in the next search. Large indexes are saved
+to the cache folder (index_snapshot.py), so the next process opens them instead of rebuilding them.
+
+A query's terms are embedded (text by the text encoder, images from their stored embedding when the
+photo is in the library, else by the image encoder), weighted, summed and L2-normalised; scores are
+cosine similarities of that vector with each photo's. Filters become a set of allowed photo ids.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from clipdesk.errors import ClipdeskError
+from clipdesk.library.pathnames import display_path, subtree_range, to_db_path
+from clipdesk.library.store import Library, embedding_model_key
+from clipdesk.runtime.encoders import ClipModel
+from clipdesk.runtime.package import ModelPackage
+from clipdesk.search import DEFAULT_K
+from clipdesk.search.index_snapshot import load_snapshot, save_snapshot, snapshot_path
+from clipdesk.search.query import IMAGE, Filters, Query, parse_query
+from clipdesk.search.vector_index import VectorIndex
+
+# Prompt wrapping ("a photo of {}") applies to text terms of at most this many words.
+PROMPT_MAX_WORDS = 3
+_LOAD_CHUNK = 16384
+# Indexes this large are saved as snapshots (rebuilding 50k vectors takes about a second); a snapshot
+# that needed more than this share of its rows changed on opening is saved again.
+SNAPSHOT_MIN_ROWS = 50_000
+SNAPSHOT_STALE_SHARE = 0.05
+_VECTOR_DTYPE = np.dtype("<f2")
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    photo_id: int
+    path: str  # os.fsdecode form (see library/pathnames.py)
+    score: float | None  # cosine similarity; None for a query made of filters only
+
+    def to_dict(self) -> dict:
+        return {"path": self.path, "score": None if self.score is None else round(float(self.score), 6)}
+
+
+def wrap_prompt(text: str, template: str | None) -> str:
+    """`template` with `{}` replaced by `text`, for short terms only (long ones are already sentences)."""
+    if not template or len(text.split()) > PROMPT_MAX_WORDS:
+        return text
+    return template.replace("{}", text)
+
+
+def check_prompt_template(template: str) -> str:
+    if "{}" not in template:
+        raise ClipdeskError(f"prompt template {template!r} has no '{{}}' where the query goes, e.g. 'a photo of {{}}'")
+    return template
+
+
+def load_index(library: Library, model: str) -> tuple[VectorIndex | None, int]:
+    """Every embedding of `model` in a fresh index, and the change marker it is current to.
+
+    Reads in chunks straight into the index, so the float16 matrix is never held whole beside it.
+    """
+    marker = library.change_marker()  # first: whatever is written meanwhile shows up as a change
+    count = library.conn.execute("SELECT count(*) FROM embeddings WHERE model = ?", (model,)).fetchone()[0]
+    cursor = library.conn.execute("SELECT photo_id, vector FROM embeddings WHERE model = ? ORDER BY photo_id",
+                                  (model,))
+    index = None
+    while rows := cursor.fetchmany(_LOAD_CHUNK):
+        ids, vectors = _decode_rows(rows, library)
+        if index is None:
+            index = VectorIndex(vectors.shape[1])
+            index.reserve(count)
+        index.upsert(ids, vectors)
+    return index, marker
+
+
+def _decode_rows(rows: list, library: Library) -> tuple[np.ndarray, np.ndarray]:
+    blobs = [row[1] for row in rows]
+    width = len(blobs[0])
+    if width == 0 or width % _VECTOR_DTYPE.itemsize or any(len(blob) != width for blob in blobs):
+        raise ClipdeskError(f"{library.path}: stored embeddings of one model have different lengths (damaged "
+                            "database); move the database away and index again")
+    ids = np.fromiter((row[0] for row in rows), np.int64, len(rows))
+    return ids, np.frombuffer(b"".join(blobs), _VECTOR_DTYPE).reshape(len(rows), -1)
+
+
+class Searcher:
+    def __init__(self, library: Library, model: str | os.PathLike | ModelPackage | ClipModel | None = None,
+                 device: str = "auto", snapshots: bool = True):
+        from clipdesk.runtime.registry import resolve_model
+
+        if isinstance(model, ClipModel):
+            self.clip = model
+        else:
+            package = model if isinstance(model, ModelPackage) else resolve_model(model)
+            self.clip = ClipModel(package, device)
+        self.library = library
+        self.model_key = embedding_model_key(self.clip.package)
+        self._index: VectorIndex | None = None
+        self._marker = 0
+        self._loaded = False
+        self._allowed_cache: tuple[tuple, np.ndarray] | None = None
+        self._refresh_lock = threading.Lock()  # GUI workers may search at once: load and update once
+        self.snapshots = snapshots
+
+    # --- the index ---
+
+    def refresh(self) -> VectorIndex | None:
+        """Load the index on first use, then apply the embeddings written or deleted since."""
+        with self._refresh_lock:
+            return self._refresh()
+
+    def _refresh(self) -> VectorIndex | None:
+        if not self._loaded:
+            self._index, self._marker = self._open_index()
+            self._loaded = True
+            return self._index
+        if self.library.change_marker() == self._marker:
+            return self._index
+        changes = self.library.embedding_changes(self.model_key, self._marker)
+        if self._index is None and len(changes.photo_ids):
+            self._index = VectorIndex(changes.vectors.shape[1])
+        if self._index is not None:
+            self._index.remove(changes.removed_ids)
+            self._index.upsert(changes.photo_ids, changes.vectors)
+        self._marker = changes.marker
+        return self._index
+
+    def _open_index(self) -> tuple[VectorIndex | None, int]:
+        opened = self._open_snapshot() if self.snapshots else None
+        if opened is not None:
+            return opened
+        index, marker = load_index(self.library, self.model_key)
+        if self.snapshots and index is not None and len(index) >= SNAPSHOT_MIN_ROWS:
+            self._save_snapshot(index, marker)
+        return index, marker
+
+    def _snapshot_facts(self, marker: int) -> dict:
+        return {"model": self.model_key, "marker": marker}
+
+    def _save_snapshot(self, index: VectorIndex, marker: int) -> None:
+        try:
+            save_snapshot(snapshot_path(self.library.path, self.model_key), index, self._snapshot_facts(marker))
+        except OSError:
+            pass  # a full disk or read-only cache only costs the next process a rebuild
+
+    def _open_snapshot(self) -> tuple[VectorIndex, int] | None:
+        """The saved index brought up to date, or None when there is none or it is not this database's."""
+        loaded = load_snapshot(snapshot_path(self.library.path, self.model_key))
+        if loaded is None:
+            return None
+        index, header = loaded
+        expected = self._snapshot_facts(header.get("marker", -1))
+        if any(header.get(key) != value for key, value in expected.items()) \
+                or header["marker"] > self.library.change_marker():
+            return None
+        changes = self.library.embedding_changes(self.model_key, header["marker"])
+        index.remove(changes.removed_ids)
+        index.upsert(changes.photo_ids, changes.vectors)
+        if not self._snapshot_matches(index):
+            return None
+        if len(changes.photo_ids) + len(changes.removed_ids) > SNAPSHOT_STALE_SHARE * len(index):
+            self._save_snapshot(index, changes.marker)
+        return index, changes.marker
+
+    def _snapshot_matches(self, index: VectorIndex, samples: int = 16) -> bool:
+        """Same count and same vectors at sample rows as the database: a database made anew at the same
+        path (its change log restarted) is not mistaken for the one the snapshot was made from."""
+        count = self.library.conn.execute("SELECT count(*) FROM embeddings WHERE model = ?",
+                                          (self.model_key,)).fetchone()[0]
+        if len(index) != count:
+            return False
+        ids = index.ids
+        chosen = np.unique(ids[np.linspace(0, len(ids) - 1, min(samples, len(ids))).astype(np.int64)]).tolist()
+        rows = self.library.conn.execute(
+            f"SELECT photo_id, vector FROM embeddings WHERE model = ? AND photo_id IN ({','.join('?' * len(chosen))}) "
+            "ORDER BY photo_id", [self.model_key, *chosen]).fetchall()
+        if [row[0] for row in rows] != chosen:
+            return False
+        stored = _decode_rows(rows, self.library)[1].astype(np.float32)
+        return stored.shape[1] == index.dim and float(np.abs(index.vectors(chosen) - stored).max()) < 1e-3
+
+    @property
+    def index(self) -> VectorIndex | None:
+        return self.refresh()
+
+    def _require_index(self) -> VectorIndex:
+        index = self.refresh()
+        if index is None or len(index) == 0:
+            others = [name for name in self.library.embedding_models() if name != self.model_key]
+            hint = (f" (it has photos indexed with {', '.join(others)}; pass that --model or re-index)"
+                    if others else "")
+            raise ClipdeskError(f"no photos are indexed with model {self.clip.name}{hint}; "
+                                "run `clipdesk index FOLDER` first")
+        if index.dim != self.clip.package.manifest.embed_dim:
+            raise ClipdeskError(f"the library's {self.model_key} vectors have {index.dim} dimensions but the model "
+                                f"has {self.clip.package.manifest.embed_dim}; re-index the library")
+        return index
+
+    # --- queries ---
+
+    def search(self, query: str | Query, k: int = DEFAULT_K, like: Sequence[str] = (),
+               prompt: str | None = None) -> list[SearchResult]:
+        """The k best photos for a query (text in the query language, or a parsed Query), best first."""
+        if isinstance(query, str):
+            query = parse_query(query, like)
+        elif like:
+            query = Query(query.terms + parse_query("", like).terms, query.filters)
+        if k <= 0:
+            raise ClipdeskError(f"-k must be at least 1 (got {k})")
+        if not query.terms:
+            return self._filter_only(query.filters, k)
+        index = self._require_index()
+        vector = self.query_vector(query, prompt)
+        allowed = None if query.filters.empty else self.allowed_ids(query.filters)
+        ids, scores = index.search(vector, k, allowed)
+        paths = self.library.photo_paths(ids)
+        # A photo deleted after the index caught up has no path: leave it out.
+        return [SearchResult(int(photo_id), path, float(score))
+                for photo_id, path, score in zip(ids, paths, scores) if path is not None]
+
+    def query_vector(self, query: Query, prompt: str | None = None) -> np.ndarray:
+        """The unit vector a query stands for: the weighted sum of its terms' unit vectors, normalised."""
+        if prompt is not None:
+            check_prompt_template(prompt)
+        total = np.zeros(self.clip.package.manifest.embed_dim, np.float32)
+        texts = [term for term in query.terms if term.kind != IMAGE]
+        if texts:
+            embedded = self.clip.text.encode([wrap_prompt(term.value, prompt) for term in texts])
+            for term, vector in zip(texts, embedded):
+                total += term.weight * vector
+        for term in query.image_terms:
+            total += term.weight * self.image_vector(term.value)
+        norm = float(np.linalg.norm(total))
+        if norm < 1e-6:
+            raise ClipdeskError("the query's terms cancel each other out; change a weight or remove a term")
+        return total / norm
+
+    def image_vector(self, path: str) -> np.ndarray:
+        """A photo's unit vector: its stored embedding when it is in the library, else the image encoder's."""
+        expanded = os.path.expanduser(path)
+        photo_id = self.library.photo_id(expanded)
+        index = self.refresh()
+        if photo_id is not None and index is not None and photo_id in index:
+            vector = index.vectors([photo_id])[0]
+            return vector / max(float(np.linalg.norm(vector)), 1e-12)
+        if not os.path.isfile(expanded):
+            raise ClipdeskError(f"{display_path(path)}: no such photo (image terms name a photo file; to search for "
+                                "the words, put them in quotes with a space or leave out the extension)")
+        return self.clip.image.encode_files([expanded])[0]
+
+    # --- filters ---
+
+    def _filter_sql(self, filters: Filters) -> tuple[str, list]:
+        clauses, params = [], []
+        if filters.folders:
+            ranges = [subtree_range(self._folder_path(folder)) for folder in filters.folders]
+            clauses.append("(" + " OR ".join("(path >= ? AND path < ?)" for _ in ranges) + ")")
+            params += [bound for pair in ranges for bound in pair]
+        for folder in filters.exclude_folders:
+            clauses.append("NOT (path >= ? AND path < ?)")
+            params += list(subtree_range(self._folder_path(folder)))
+        if filters.taken_from:
+            clauses.append("taken_at >= ?")
+            params.append(filters.taken_from)
+        if filters.taken_until:
+            clauses.append("taken_at < ?")
+            params.append(filters.taken_until)
+        for tags, operator in ((filters.tags, "IN"), (filters.exclude_tags, "NOT IN")):
+            for tag in tags:
+                self._check_tag(tag)
+                clauses.append(f"id {operator} (SELECT pt.photo_id FROM photo_tags AS pt JOIN tags AS t "
+                               "ON t.id = pt.tag_id WHERE t.name = ? COLLATE NOCASE)")
+                params.append(tag)
+        return " AND ".join(clauses) or "1", params
+
+    def allowed_ids(self, filters: Filters) -> np.ndarray:
+        """Ids of the photos that pass the filters. The last answer is kept while the database is unchanged
+        (the GUI re-runs one filter with many texts; a broad filter over 1M photos costs tens of ms)."""
+        conn = self.library.conn
+        state = (filters, id(conn), conn.execute("PRAGMA data_version").fetchone()[0], conn.total_changes)
+        if self._allowed_cache is not None and self._allowed_cache[0] == state:
+            return self._allowed_cache[1]
+        where, params = self._filter_sql(filters)
+        rows = conn.execute(f"SELECT id FROM photos WHERE {where}", params).fetchall()
+        ids = np.fromiter((row[0] for row in rows), np.int64, len(rows))
+        self._allowed_cache = (state, ids)
+        return ids
+
+    def _filter_only(self, filters: Filters, k: int) -> list[SearchResult]:
+        """Photos matching the filters, newest taken first (no terms: nothing to score)."""
+        where, params = self._filter_sql(filters)
+        rows = self.library.conn.execute(
+            f"SELECT id, path FROM photos WHERE {where} AND EXISTS (SELECT 1 FROM embeddings AS e "
+            "WHERE e.photo_id = photos.id AND e.model = ?) ORDER BY taken_at IS NULL, taken_at DESC, path LIMIT ?",
+            [*params, self.model_key, k]).fetchall()
+        return [SearchResult(photo_id, os.fsdecode(path), None) for photo_id, path in rows]
+
+    def _folder_path(self, folder: str) -> bytes:
+        path = to_db_path(os.path.expanduser(folder))
+        if os.path.isdir(path):
+            return path
+        low, high = subtree_range(path)
+        if self.library.conn.execute("SELECT 1 FROM photos WHERE path >= ? AND path < ? LIMIT 1",
+                                     (low, high)).fetchone():
+            return path  # a folder that is gone (unmounted drive) but still has photos in the library
+        raise ClipdeskError(f"folder:{folder}: no such folder")
+
+    def _check_tag(self, name: str) -> None:
+        """Tags match whatever their case; a name no tag has is more likely a typo than a wish for nothing."""
+        if self.library.conn.execute("SELECT 1 FROM tags WHERE name = ? COLLATE NOCASE", (name,)).fetchone():
+            return
+        known = [row[0] for row in self.library.conn.execute("SELECT name FROM tags ORDER BY name LIMIT 20")]
+        raise ClipdeskError(f"tag:{name}: no such tag" + (f" (tags: {', '.join(known)})" if known else
+                                                          " (the library has no tags yet)"))

@@ -1,0 +1,136 @@
+"""`clipdesk index`, `errors` and `folders` end to end, and `kill -9` of a real indexing process."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from test_library_index import check_consistency, make_photo, png_bomb
+
+from clipdesk import paths
+from clipdesk.cli import main
+from clipdesk.library.store import Library, embedding_model_key
+from clipdesk.runtime.package import load_package
+
+
+def run_cli(capsys, *args):
+    capsys.readouterr()
+    code = main([os.fsdecode(a) if isinstance(a, bytes) else str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_index_errors_and_folders_end_to_end(tmp_path, capsys, tiny_model_package):
+    photos = tmp_path / "my photos"
+    for seed in range(5):
+        make_photo(photos / f"p{seed}.jpg", seed)
+    odd = os.fsencode(photos) + b"/\xe9t\xe9 \"quoted\".jpg"
+    (photos / "empty.jpg").write_bytes(b"")
+    png_bomb(photos / "bomb.png")
+    make_photo(odd, 9)
+
+    code, out, _ = run_cli(capsys, "index", photos, "--model", tiny_model_package, "--json")
+    assert code == 0
+    summary = json.loads(out)
+    assert {key: summary[key] for key in ("indexed", "embedded", "unchanged", "moved", "removed", "failed")} == {
+        "indexed": 6, "embedded": 6, "unchanged": 0, "moved": 0, "removed": 0, "failed": 2}
+    assert summary["seconds"] > 0 and summary["model"] == embedding_model_key(load_package(tiny_model_package))
+
+    code, out, _ = run_cli(capsys, "errors", "--json")
+    errors = {os.path.basename(row["path"]): row for row in json.loads(out)}
+    assert code == 0 and set(errors) == {"empty.jpg", "bomb.png"} and errors["bomb.png"]["kind"] == "file"
+    with Library() as library:
+        assert library.photo_id(odd) is not None  # the non-UTF-8 name was indexed under its exact bytes
+
+    code, out, _ = run_cli(capsys, "errors")
+    assert out.splitlines()[0].endswith(": refused as a possible decompression bomb, not decoded".split(": ")[-1])
+    assert len(out.splitlines()) == 2
+
+    os.remove(photos / "p0.jpg")
+    code, out, _ = run_cli(capsys, "index", "--model", tiny_model_package)  # refresh every library folder
+    assert code == 0 and len(out.splitlines()) == 1
+    assert out.startswith("7 files in 1 folder: 0 indexed, 0 embedded, 7 unchanged, 0 moved, 1 removed, 0 failed")
+    assert "2 problems in the library, see `clipdesk errors`" in out
+
+    code, out, _ = run_cli(capsys, "folders", "--json")
+    assert json.loads(out)[0]["path"] == str(photos) and json.loads(out)[0]["photos"] == 7
+    code, out, _ = run_cli(capsys, "folders", "remove", photos)
+    assert code == 0 and "7 photos" in out and (photos / "p1.jpg").exists()
+    assert run_cli(capsys, "folders")[1].startswith("no folders in the library")
+
+
+def test_bad_arguments_fail_with_one_line_and_change_nothing(tmp_path, capsys, tiny_model_package):
+    make_photo(tmp_path / "photo.jpg")
+    cases = [
+        (("index", tmp_path / "missing", "--model", tiny_model_package), "no such folder"),
+        (("index", tmp_path / "photo.jpg", "--model", tiny_model_package), "not a folder"),
+        (("index", "--model", tiny_model_package), "the library has no folders yet"),
+        (("index", tmp_path, "--model", tmp_path / "no-model"), "unknown model"),
+        (("index", tmp_path, "--model", tiny_model_package, "--batch-size", "0"), "at least 1"),
+        (("folders", "remove", tmp_path), "not a library folder"),
+    ]
+    for args, message in cases:
+        code, out, err = run_cli(capsys, *args)
+        assert code == 1 and out == "" and len(err.splitlines()) == 1 and message in err, (args, err)
+    with Library() as library:
+        assert library.folders() == [] and library.counts()["photos"] == 0
+
+
+def test_index_command_never_imports_torch(tmp_path, tiny_model_package):
+    make_photo(tmp_path / "photos" / "a.jpg")
+    script = f"""
+import sys
+from clipdesk.cli import main
+assert main(["index", {str(tmp_path / 'photos')!r}, "--model", {str(tiny_model_package)!r}]) == 0
+assert main(["errors"]) == 0 and main(["folders"]) == 0
+print("HEAVY", sorted(name for name in sys.modules if name.split(".")[0] in ("torch", "onnx", "onnxscript")))
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "HEAVY []" in result.stdout
+
+
+def photo_count(library: Library) -> int:
+    return library.conn.execute("SELECT count(*) FROM photos").fetchone()[0]
+
+
+def test_kill_9_at_several_points_then_resume_cleanly(tmp_path, tiny_model_package):
+    """Real `clipdesk index` processes killed with SIGKILL while a reader watches; then one full run."""
+    photos = tmp_path / "photos"
+    total = 200
+    for seed in range(total):
+        make_photo(photos / f"p{seed:03}.jpg", seed, size=(64, 48))
+    command = [sys.executable, "-m", "clipdesk", "index", str(photos), "--model", str(tiny_model_package),
+               "--batch-size", "4", "--workers", "1", "--json"]
+    kills = 0
+    with Library(paths.database_path()) as reader:
+        # Kill points: during start-up (import, migration, scan), then after some batches were committed.
+        for kind, point in (("seconds", 0.25), ("photos", 4), ("photos", 50), ("photos", 21)):
+            at_start = photo_count(reader)
+            process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            started = time.monotonic()
+            while process.poll() is None and time.monotonic() - started < 60:
+                elapsed = time.monotonic() - started
+                if (elapsed if kind == "seconds" else photo_count(reader) - at_start) >= point:
+                    process.send_signal(signal.SIGKILL)
+                    break
+                time.sleep(0.005)
+            process.wait()
+            kills += process.returncode == -signal.SIGKILL
+            assert process.returncode in (0, -signal.SIGKILL), process.stderr.read()
+            process.stderr.close()
+            check_consistency(reader, embedding_model_key(load_package(tiny_model_package)))
+        assert kills >= 3
+        before = photo_count(reader)
+        assert before < total
+
+    final = subprocess.run(command, capture_output=True, text=True)
+    assert final.returncode == 0, final.stderr
+    summary = json.loads(final.stdout)
+    assert summary["indexed"] + summary["unchanged"] == total and summary["failed"] == 0
+    assert summary["unchanged"] == before  # every photo committed before a kill was complete, and kept
+    with Library() as library:
+        assert library.counts()["ok"] == total
+        check_consistency(library, embedding_model_key(load_package(tiny_model_package)))

@@ -1,0 +1,175 @@
+"""The library database: migrations, paths that are not UTF-8, folders, the embedding matrix and its change feed."""
+
+import os
+import sqlite3
+import threading
+
+import numpy as np
+import pytest
+
+from clipdesk import paths
+from clipdesk.errors import ClipdeskError
+from clipdesk.library import schema
+from clipdesk.library.pathnames import json_text
+from clipdesk.library.records import OK, PhotoMetadata
+from clipdesk.library.store import Library, vector_to_blob
+
+TABLES = {"folders", "photos", "embeddings", "embedding_changes", "tags", "photo_tags", "label_sets", "scan_errors"}
+
+
+def add_photo(library, folder, name: bytes, vector=None, model="m") -> int:
+    with library.transaction():
+        photo_id = library.save_photo(folder.id, os.fsencode(folder.path) + b"/" + name, 10, 1, name.hex(),
+                                      PhotoMetadata(width=4, height=3), OK)
+        if vector is not None:
+            library.set_embedding(photo_id, model, vector_to_blob(vector))
+    return photo_id
+
+
+def unit(*values):
+    vector = np.asarray(values, np.float32)
+    return vector / np.linalg.norm(vector)
+
+
+def test_new_database_is_migrated_in_wal_mode_and_reopening_changes_nothing(tmp_path):
+    with Library() as library:
+        assert library.path == paths.database_path()
+        assert TABLES <= set(library.db.table_names())
+        assert schema.schema_version(library.conn) == len(schema.MIGRATIONS)
+        assert library.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert library.conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+        before = library.conn.execute("SELECT sql FROM sqlite_master ORDER BY name").fetchall()
+    with Library() as library:
+        assert library.conn.execute("SELECT sql FROM sqlite_master ORDER BY name").fetchall() == before
+    empty = tmp_path / "empty.db"
+    empty.write_bytes(b"")  # a zero-byte file is an empty database to SQLite
+    with Library(empty) as library:
+        assert TABLES <= set(library.db.table_names())
+
+
+def test_a_new_migration_runs_once_and_a_failing_one_rolls_back(tmp_path, monkeypatch):
+    Library(tmp_path / "lib.db").close()
+    calls = []
+
+    def add_albums(conn):
+        calls.append(1)
+        conn.execute("CREATE TABLE albums (id INTEGER PRIMARY KEY, name TEXT)")
+
+    monkeypatch.setattr(schema, "MIGRATIONS", [*schema.MIGRATIONS, add_albums])
+    for _ in range(2):
+        with Library(tmp_path / "lib.db") as library:
+            assert "albums" in library.db.table_names()
+            assert schema.schema_version(library.conn) == len(schema.MIGRATIONS)
+    assert calls == [1]
+
+    def broken(conn):
+        conn.execute("CREATE TABLE half_done (id INTEGER)")
+        raise RuntimeError("migration bug")
+
+    monkeypatch.setattr(schema, "MIGRATIONS", [*schema.MIGRATIONS, broken])
+    with pytest.raises(RuntimeError):
+        Library(tmp_path / "lib.db")
+    conn = sqlite3.connect(tmp_path / "lib.db")
+    assert schema.schema_version(conn) == len(schema.MIGRATIONS) - 1
+    assert not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'half_done'").fetchall()
+    conn.close()
+
+
+def test_a_newer_or_foreign_database_is_refused_with_one_line(tmp_path):
+    newer = tmp_path / "newer.db"
+    conn = sqlite3.connect(newer)
+    conn.execute("PRAGMA user_version = 99")
+    conn.close()
+    with pytest.raises(ClipdeskError, match="newer than this clipdesk"):
+        Library(newer)
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"this is not a database at all" * 200)
+    with pytest.raises(ClipdeskError, match="cannot open the library database") as error:
+        Library(junk)
+    assert "\n" not in str(error.value)
+    assert junk.read_bytes() == b"this is not a database at all" * 200
+
+
+def test_paths_that_are_not_utf8_round_trip(tmp_path):
+    folder_path = tmp_path / os.fsdecode(b"caf\xe9 photos")
+    folder_path.mkdir()
+    with Library() as library:
+        folder = library.add_folder(folder_path)
+        assert os.fsencode(folder.path) == os.fsencode(folder_path)
+        photo_id = add_photo(library, folder, b"\xff\xfe odd.jpg")
+        [path] = library.photo_paths([photo_id])
+        assert os.fsencode(path) == os.fsencode(folder_path) + b"/\xff\xfe odd.jpg"
+        assert library.photo(photo_id).path == path and library.photo_id(path) == photo_id
+        assert library.photo_paths([photo_id + 1000, photo_id]) == [None, path]
+        text = json_text({"path": path})
+        text.encode("utf-8")  # printable as UTF-8 ...
+        assert os.fsencode(__import__("json").loads(text)["path"]) == os.fsencode(path)  # ... and exact
+
+
+def test_nested_folders_merge_into_the_outer_one(tmp_path):
+    (tmp_path / "outer" / "inner").mkdir(parents=True)
+    with Library() as library:
+        inner = library.add_folder(tmp_path / "outer" / "inner")
+        photo_id = add_photo(library, inner, b"a.jpg")
+        outer = library.add_folder(tmp_path / "outer")
+        assert [folder.path for folder in library.folders()] == [str(tmp_path / "outer")]
+        assert library.photo(photo_id).folder_id == outer.id
+        assert library.add_folder(tmp_path / "outer" / "inner") == outer
+        assert library.folder_containing(tmp_path / "outer" / "inner" / "x.jpg") == outer
+        assert library.folder_containing(tmp_path / "outer-not") is None
+        with pytest.raises(ClipdeskError, match="not a folder"):
+            library.add_folder(tmp_path / "missing")
+        with pytest.raises(ClipdeskError, match="not a library folder"):
+            library.remove_folder(tmp_path / "outer" / "inner")
+        assert library.remove_folder(tmp_path / "outer") == 1
+        assert library.photo(photo_id) is None and library.counts()["photos"] == 0
+
+
+def test_embedding_matrix_and_change_feed_follow_every_write(tmp_path):
+    with Library() as library:
+        folder = library.add_folder(tmp_path)
+        a = add_photo(library, folder, b"a.jpg", unit(1, 0, 0, 0))
+        b = add_photo(library, folder, b"b.jpg", unit(0, 1, 0, 0))
+        add_photo(library, folder, b"c.jpg", unit(0, 0, 1, 0), model="other")
+        marker = library.change_marker()
+        ids, vectors = library.embedding_matrix("m")
+        assert ids.dtype == np.int64 and vectors.dtype == np.float16 and vectors.shape == (2, 4)
+        assert ids.tolist() == [a, b] and vectors[0].tolist() == [1, 0, 0, 0]
+        assert library.embedding_matrix("unknown")[0].size == 0
+
+        c = add_photo(library, folder, b"d.jpg", unit(1, 1, 0, 0))
+        with library.transaction():
+            library.set_embedding(a, "m", vector_to_blob(unit(0, 0, 0, 1)))  # overwritten
+            library.delete_photos([b])  # cascades to its embedding
+        changes = library.embedding_changes("m", marker)
+        assert changes.photo_ids.tolist() == [a, c]
+        assert changes.vectors[0].tolist() == [0, 0, 0, 1]
+        assert changes.removed_ids.tolist() == [b]
+        assert library.embedding_changes("m", changes.marker).photo_ids.size == 0
+
+        old_marker = marker
+        assert library.compact_change_log() > 0  # "a" was logged twice
+        again = library.embedding_changes("m", old_marker)
+        assert again.photo_ids.tolist() == [a, c] and again.removed_ids.tolist() == [b]
+        library.remove_folder(tmp_path)
+        assert sorted(library.embedding_changes("m", again.marker).removed_ids.tolist()) == [a, c]
+
+
+def test_a_library_serves_several_threads(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    with Library() as library:
+        folder = library.add_folder(tmp_path)
+        ids = [add_photo(library, folder, f"{i}.jpg".encode(), unit(i + 1, 1)) for i in range(8)]
+
+        def read(photo_id):
+            return library.photo(photo_id).path, library.embedding_matrix("m")[0].size
+
+        with ThreadPoolExecutor(4) as pool:
+            results = list(pool.map(read, ids * 4))
+        assert all(size == 8 for _, size in results)
+        assert len(library._connections) > 1  # each thread had its own connection
+        later = threading.Thread(target=read, args=(ids[0],))
+        later.start()
+        later.join()
+        assert len(library._connections) == 2  # the finished pool's connections were closed: main + later

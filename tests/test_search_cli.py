@@ -1,0 +1,158 @@
+"""`clipdesk search` and `clipdesk duplicates` end to end on a library built by `clipdesk index`."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import ExifTags, Image
+
+from clipdesk.cli import main
+
+
+def run_cli(capsys, *args):
+    capsys.readouterr()
+    code = main([str(arg) for arg in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def noise_photo(path, seed, taken=None):
+    pixels = np.random.default_rng(seed).integers(0, 256, (32, 40, 3), dtype=np.uint8)
+    exif = Image.Exif()
+    if taken:
+        exif.get_ifd(ExifTags.IFD.Exif)[ExifTags.Base.DateTimeOriginal] = taken
+    Image.fromarray(pixels).save(path, "JPEG", exif=exif)
+
+
+def gradient_photo(path, size):
+    ramp = np.linspace(0, 255, size)
+    pixels = np.stack(np.broadcast_arrays(ramp[None, :], ramp[:, None], 255 - ramp[None, :]), -1)
+    Image.fromarray(pixels.astype(np.uint8)).save(path, "PNG")
+
+
+@pytest.fixture(scope="module")
+def library_home(tmp_path_factory, tiny_model_package):
+    """One indexed library for the whole module (indexing is the slow part), copied into each test's home."""
+    root = tmp_path_factory.mktemp("search-cli")
+    photos = root / "my photos"
+    (photos / "trip").mkdir(parents=True)
+    for seed in range(6):
+        noise_photo(photos / f"p{seed}.jpg", seed, taken="2021:05:06 07:08:09" if seed < 2 else None)
+    noise_photo(photos / "trip" / "t0.jpg", 10)
+    shutil.copy(photos / "p3.jpg", photos / "trip" / "p3 copy.jpg")
+    gradient_photo(photos / "gradient.png", 64)
+    # The same picture resized: a near-duplicate. The random-weight model puts every photo above 0.98,
+    # this pair above 0.9995.
+    gradient_photo(photos / "gradient large.png", 128)
+    home = root / "home"
+    previous = os.environ.get("CLIPDESK_HOME")
+    os.environ["CLIPDESK_HOME"] = str(home)
+    try:
+        assert main(["index", str(photos), "--model", str(tiny_model_package), "--json"]) == 0
+    finally:
+        if previous is None:
+            del os.environ["CLIPDESK_HOME"]
+        else:
+            os.environ["CLIPDESK_HOME"] = previous
+    return home, photos
+
+
+@pytest.fixture
+def indexed(library_home, clipdesk_home, tiny_model_package):
+    home, photos = library_home
+    shutil.copytree(home, clipdesk_home, dirs_exist_ok=True)
+    return photos, str(tiny_model_package)
+
+
+def test_search_prints_ranked_json(indexed, capsys):
+    photos, model = indexed
+    code, out, err = run_cli(capsys, "search", "a red car", "-k", "5", "--json", "--model", model)
+    assert code == 0, err
+    results = json.loads(out)
+    assert len(results) == 5 and all(set(row) == {"path", "score"} for row in results)
+    scores = [row["score"] for row in results]
+    assert scores == sorted(scores, reverse=True) and all(-1 <= s <= 1 for s in scores)
+    assert all(os.path.isfile(row["path"]) and row["path"].startswith(str(photos)) for row in results)
+    code, out, _ = run_cli(capsys, "search", "a", "red", "car", "-k", "50", "--json", "--model", model)
+    assert [row["path"] for row in json.loads(out)][:5] == [row["path"] for row in results]
+    assert len(json.loads(out)) == 10  # every indexed photo, no more
+
+
+def test_like_finds_the_photo_itself_first_and_text_output_shows_scores(indexed, capsys):
+    photos, model = indexed
+    target = photos / "p4.jpg"
+    code, out, _ = run_cli(capsys, "search", "--like", target, "-k", "1", "--json", "--model", model)
+    assert json.loads(out) == [{"path": str(target), "score": pytest.approx(1.0, abs=1e-3)}]
+    code, out, _ = run_cli(capsys, "search", f'"{target}" + 0.01:sunset', "-k", "3", "--model", model)
+    lines = out.splitlines()
+    assert code == 0 and len(lines) == 3 and lines[0].endswith(str(target))
+    assert float(lines[0].split()[0]) > float(lines[1].split()[0])
+
+
+def test_filters_through_the_cli(indexed, capsys):
+    photos, model = indexed
+    code, out, _ = run_cli(capsys, "search", f'dog folder:"{photos / "trip"}"', "--json", "--model", model)
+    assert sorted(os.path.basename(row["path"]) for row in json.loads(out)) == ["p3 copy.jpg", "t0.jpg"]
+    code, out, _ = run_cli(capsys, "search", "dog date:2021-05", "--json", "--model", model)
+    assert sorted(os.path.basename(row["path"]) for row in json.loads(out)) == ["p0.jpg", "p1.jpg"]
+    code, out, _ = run_cli(capsys, "search", "date:2021", "--json", "--model", model)
+    assert [row["score"] for row in json.loads(out)] == [None, None]
+    code, out, err = run_cli(capsys, "search", "dog before:2020", "--model", model)
+    assert code == 0 and out == "" and "no matching photos" in err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["beach +"], "'+' must be followed by a term"),
+    (["colour:red"], "unknown filter 'colour:'"),
+    (["dog tag:holiday"], "tag:holiday: no such tag"),
+    (["like:/no/such/photo.jpg"], "no such photo"),
+    (["dog", "-k", "0"], "-k must be at least 1"),
+])
+def test_errors_are_one_line(indexed, capsys, args, message):
+    _, model = indexed
+    code, out, err = run_cli(capsys, "search", *args, "--model", model)
+    assert code == 1 and out == ""
+    assert err.startswith("clipdesk: error: ") and message in err and err.count("\n") == 1
+
+
+def test_search_without_a_library_says_to_index(capsys, tiny_model_package):
+    code, _, err = run_cli(capsys, "search", "dog", "--model", tiny_model_package)
+    assert code == 1 and "run `clipdesk index FOLDER` first" in err
+
+
+def test_duplicates_json(indexed, capsys):
+    photos, model = indexed
+    code, out, err = run_cli(capsys, "duplicates", "--json", "--model", model, "--threshold", "0.9995")
+    assert code == 0, err
+    groups = [(g["kind"], sorted(os.path.basename(p) for p in g["paths"])) for g in json.loads(out)]
+    assert ("exact", ["p3 copy.jpg", "p3.jpg"]) in groups
+    assert ("near", ["gradient large.png", "gradient.png"]) in groups
+    code, out, _ = run_cli(capsys, "duplicates", "--model", model, "--threshold", "0.9995")
+    assert "2 photos, identical:" in out and "near-duplicates, similarity >=" in out
+    code, _, err = run_cli(capsys, "duplicates", "--threshold", "2", "--model", model)
+    assert code == 1 and "--threshold must be above 0 and at most 1" in err
+
+
+def test_duplicates_without_a_model_finds_exact_copies(indexed, capsys, no_bundled_models):
+    code, out, err = run_cli(capsys, "duplicates", "--json")
+    assert code == 0 and "only exact copies" in err
+    assert [g["kind"] for g in json.loads(out)] == ["exact"]
+
+
+def test_search_command_never_imports_torch(indexed, clipdesk_home):
+    photos, model = indexed
+    script = f"""
+import sys
+from clipdesk.cli import main
+assert main(["search", "dog", "--model", {model!r}, "--like", {str(photos / 'p1.jpg')!r}]) == 0
+assert main(["duplicates", "--model", {model!r}]) == 0
+print("HEAVY", sorted(name for name in sys.modules if name.split(".")[0] in ("torch", "onnx", "onnxscript")))
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            env={**os.environ, "CLIPDESK_HOME": str(clipdesk_home)})
+    assert result.returncode == 0, result.stderr
+    assert "HEAVY []" in result.stdout
