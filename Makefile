@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv run test clean
+.PHONY: venv run test data clean
 
 # Recreated or updated only when the project's requirements change.
 venv: $(STAMP)
@@ -19,6 +19,12 @@ run: venv
 
 test: venv
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q -n 2 tests
+
+# The default model's training data: pinned npm packages → licence filter → PNG renders + JSONL
+# manifests in data/emoji-icons (git-ignored). Needs npm. About 22 min on 2 cores the first time.
+data: venv
+	$(BIN)/python -m clipdesk.data.build_dataset --out data/emoji-icons --cache data/cache \
+		--attribution-copy resources/data-licences/emoji-icons-ATTRIBUTION.md
 
 clean:
 	rm -rf $(VENV) build *.egg-info
