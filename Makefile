@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv run test data clean
+.PHONY: venv run test data sample-library clean
 
 # Recreated or updated only when the project's requirements change.
 venv: $(STAMP)
@@ -25,6 +25,10 @@ test: venv
 data: venv
 	$(BIN)/python -m clipdesk.data.build_dataset --out data/emoji-icons --cache data/cache \
 		--attribution-copy resources/data-licences/emoji-icons-ATTRIBUTION.md
+
+# resources/sample-library: 72 emoji and icons from the validation split (never trained on), credited.
+sample-library: data
+	$(BIN)/python -m clipdesk.data.sample_library --dataset data/emoji-icons --cache data/cache
 
 clean:
 	rm -rf $(VENV) build *.egg-info
