@@ -1,0 +1,287 @@
+"""Tags on photos: the user's own (confirmed) and the label sets' suggestions. Qt-free; the GUI calls it.
+
+Rows live in the library's `photo_tags` (source 'user' or 'suggested', confidence for suggestions). A
+user tag is never replaced by a suggestion: suggestions are only written where the photo has no row for
+that tag, or over an older suggestion. Accepting a suggestion turns it into a user tag (its confidence
+kept); rejecting one deletes it and remembers the rejection, so that running the label set again does
+not suggest it again. Removing a user tag counts as rejecting it; adding it again forgets the rejection.
+
+Tag names compare without regard to case (as search's `tag:` filter does): adding "Beach" where "beach"
+exists uses "beach".
+
+Every function takes photo ids (the library's `photos.id`); `photo_ids_for_paths` turns files and
+folders into ids. Writes happen in one transaction each.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from clipdesk.errors import ClipdeskError
+from clipdesk.library.pathnames import PathInput, display_path, from_db_path, subtree_range, to_db_path
+from clipdesk.tagging.names import clean_name, unique_names
+
+USER, SUGGESTED = "user", "suggested"
+# Rejected suggestions. The library schema has no place for them yet, so this table is created here on
+# first use; docs/tagging.md gives the migration that should move it into library/schema.py.
+REJECTIONS_DDL = """CREATE TABLE IF NOT EXISTS tag_rejections (
+    photo_id INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
+    tag_id INTEGER NOT NULL REFERENCES tags(id) ON DELETE CASCADE,
+    PRIMARY KEY (photo_id, tag_id)
+)"""
+_CHUNK = 500  # ids per IN (...) list: under SQLite's bound-parameter limit
+
+
+@dataclass(frozen=True)
+class TagCount:
+    name: str
+    photos: int  # photos with the tag confirmed (user)
+    suggested: int  # photos where it is only suggested
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "photos": self.photos, "suggested": self.suggested}
+
+
+@dataclass(frozen=True)
+class PhotoTag:
+    name: str
+    source: str  # USER or SUGGESTED
+    confidence: float | None
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    photo_id: int
+    path: str  # os.fsdecode form (library/pathnames.py)
+    confidence: float | None
+
+
+# --- names and ids ---
+
+def tag_id(conn: sqlite3.Connection, name: str, *, create: bool = False) -> int | None:
+    """The id of the tag called `name` (any case); created when asked (inside the caller's transaction)."""
+    name = clean_name(name)
+    row = conn.execute("SELECT id FROM tags WHERE name = ? COLLATE NOCASE ORDER BY id LIMIT 1", (name,)).fetchone()
+    if row:
+        return row[0]
+    if not create:
+        return None
+    return conn.execute("INSERT INTO tags (name) VALUES (?)", (name,)).lastrowid
+
+
+def _chunks(ids: Sequence[int]) -> Iterable[list[int]]:
+    ids = [int(i) for i in ids]
+    for start in range(0, len(ids), _CHUNK):
+        yield ids[start:start + _CHUNK]
+
+
+def _check_photos(conn: sqlite3.Connection, photo_ids: Sequence[int]) -> list[int]:
+    ids = list(dict.fromkeys(int(i) for i in photo_ids))
+    found: set[int] = set()
+    for part in _chunks(ids):
+        found.update(row[0] for row in conn.execute(
+            f"SELECT id FROM photos WHERE id IN ({','.join('?' * len(part))})", part))
+    missing = [i for i in ids if i not in found]
+    if missing:
+        raise ClipdeskError(f"no photo with id {', '.join(map(str, missing[:5]))} in the library")
+    return ids
+
+
+def photo_ids_for_paths(library, paths: Iterable[PathInput]) -> list[int]:
+    """Library photo ids of files, and of every photo below folders; one error names what is not there."""
+    ids: list[int] = []
+    unknown: list[str] = []
+    for path in paths:
+        stored = to_db_path(os.path.expanduser(os.fsdecode(path)))
+        if os.path.isdir(stored):
+            low, high = subtree_range(stored)
+            ids += [row[0] for row in library.conn.execute(
+                "SELECT id FROM photos WHERE path >= ? AND path < ? ORDER BY path", (low, high))]
+            continue
+        photo_id = library.photo_id(stored)
+        if photo_id is None:
+            unknown.append(display_path(stored))
+        else:
+            ids.append(photo_id)
+    if unknown:
+        more = f" and {len(unknown) - 3} more" if len(unknown) > 3 else ""
+        raise ClipdeskError(f"not in the library: {', '.join(unknown[:3])}{more}; index their folder first "
+                            "(clipdesk index FOLDER)")
+    return list(dict.fromkeys(ids))
+
+
+# --- rejections ---
+
+def _has_rejections(conn: sqlite3.Connection) -> bool:
+    return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'tag_rejections'").fetchone() \
+        is not None
+
+
+def _reject(conn: sqlite3.Connection, pairs: list[tuple[int, int]]) -> None:
+    conn.execute(REJECTIONS_DDL)
+    conn.executemany("INSERT OR IGNORE INTO tag_rejections (photo_id, tag_id) VALUES (?, ?)", pairs)
+
+
+def is_rejected(conn: sqlite3.Connection, photo_id: int, tag: int) -> bool:
+    return _has_rejections(conn) and conn.execute(
+        "SELECT 1 FROM tag_rejections WHERE photo_id = ? AND tag_id = ?", (photo_id, tag)).fetchone() is not None
+
+
+def rejected_photo_ids(conn: sqlite3.Connection, tag: int) -> set[int]:
+    if not _has_rejections(conn):
+        return set()
+    return {row[0] for row in conn.execute("SELECT photo_id FROM tag_rejections WHERE tag_id = ?", (tag,))}
+
+
+# --- the user's tags ---
+
+def add_tags(library, photo_ids: Sequence[int], names: Iterable[str]) -> int:
+    """Confirm `names` on the photos (a suggestion becomes the user's); returns rows added or confirmed."""
+    names = unique_names(names)
+    changed = 0
+    with library.transaction() as conn:
+        ids = _check_photos(conn, photo_ids)
+        rejections = _has_rejections(conn)
+        for name in names:
+            tag = tag_id(conn, name, create=True)
+            pairs = [(photo_id, tag) for photo_id in ids]
+            changed += conn.executemany(
+                "INSERT INTO photo_tags (photo_id, tag_id, source, confidence) VALUES (?, ?, 'user', NULL) "
+                "ON CONFLICT (photo_id, tag_id) DO UPDATE SET source = 'user' WHERE source <> 'user'",
+                pairs).rowcount
+            if rejections:
+                conn.executemany("DELETE FROM tag_rejections WHERE photo_id = ? AND tag_id = ?", pairs)
+    return changed
+
+
+def remove_tags(library, photo_ids: Sequence[int], names: Iterable[str]) -> int:
+    """Take `names` off the photos, confirmed or suggested; remembered as rejections. Returns rows removed."""
+    names = unique_names(names)
+    removed = 0
+    with library.transaction() as conn:
+        ids = _check_photos(conn, photo_ids)
+        for name in names:
+            tag = tag_id(conn, name)
+            if tag is None:
+                raise ClipdeskError(f"no tag {name!r} in the library; `clipdesk tag list` shows the tags")
+            pairs = [(photo_id, tag) for photo_id in ids]
+            removed += conn.executemany("DELETE FROM photo_tags WHERE photo_id = ? AND tag_id = ?", pairs).rowcount
+            _reject(conn, pairs)
+    return removed
+
+
+def accept_suggestions(library, photo_ids: Sequence[int], name: str) -> int:
+    """Suggestions of `name` on these photos become user tags; returns how many there were."""
+    with library.transaction() as conn:
+        tag = tag_id(conn, name)
+        if tag is None:
+            return 0
+        return conn.executemany("UPDATE photo_tags SET source = 'user' WHERE photo_id = ? AND tag_id = ? "
+                                "AND source = 'suggested'", [(int(i), tag) for i in photo_ids]).rowcount
+
+
+def reject_suggestions(library, photo_ids: Sequence[int], name: str) -> int:
+    """Suggestions of `name` on these photos are dropped and not made again; user tags stay."""
+    with library.transaction() as conn:
+        tag = tag_id(conn, name)
+        if tag is None:
+            return 0
+        ids = _check_photos(conn, photo_ids)
+        suggested = [(photo_id, tag) for photo_id in ids if conn.execute(
+            "SELECT 1 FROM photo_tags WHERE photo_id = ? AND tag_id = ? AND source = 'user'",
+            (photo_id, tag)).fetchone() is None]
+        removed = conn.executemany("DELETE FROM photo_tags WHERE photo_id = ? AND tag_id = ? AND source = 'suggested'",
+                                   suggested).rowcount
+        _reject(conn, suggested)
+    return removed
+
+
+def rename_tag(library, old: str, new: str) -> None:
+    """Rename a tag; into an existing tag's name, the two merge (a confirmed row wins over a suggestion)."""
+    new = clean_name(new)
+    with library.transaction() as conn:
+        source = tag_id(conn, old)
+        if source is None:
+            raise ClipdeskError(f"no tag {clean_name(old)!r} in the library")
+        target = tag_id(conn, new)
+        if target is None or target == source:
+            conn.execute("UPDATE tags SET name = ? WHERE id = ?", (new, source))
+            return
+        conn.execute(
+            "INSERT INTO photo_tags (photo_id, tag_id, source, confidence) "
+            "SELECT photo_id, ?, source, confidence FROM photo_tags WHERE tag_id = ? "
+            "ON CONFLICT (photo_id, tag_id) DO UPDATE SET source = 'user' WHERE excluded.source = 'user'",
+            (target, source))
+        if _has_rejections(conn):
+            conn.execute("INSERT OR IGNORE INTO tag_rejections (photo_id, tag_id) "
+                         "SELECT photo_id, ? FROM tag_rejections WHERE tag_id = ?", (target, source))
+        conn.execute("DELETE FROM tags WHERE id = ?", (source,))
+
+
+def delete_tag(library, name: str) -> int:
+    """Remove a tag from every photo (and its rejections); returns the photos it was on."""
+    with library.transaction() as conn:
+        tag = tag_id(conn, name)
+        if tag is None:
+            raise ClipdeskError(f"no tag {clean_name(name)!r} in the library")
+        count = conn.execute("SELECT count(*) FROM photo_tags WHERE tag_id = ?", (tag,)).fetchone()[0]
+        conn.execute("DELETE FROM tags WHERE id = ?", (tag,))
+    return count
+
+
+# --- reading ---
+
+def tag_counts(library) -> list[TagCount]:
+    """Every tag in use, by name: photos where it is confirmed, photos where it is only suggested."""
+    rows = library.conn.execute(
+        "SELECT t.name, sum(pt.source = 'user'), sum(pt.source = 'suggested') FROM tags AS t "
+        "JOIN photo_tags AS pt ON pt.tag_id = t.id GROUP BY t.id ORDER BY t.name COLLATE NOCASE, t.name")
+    return [TagCount(name, user, suggested) for name, user, suggested in rows]
+
+
+def tags_of_photos(library, photo_ids: Sequence[int]) -> dict[int, list[PhotoTag]]:
+    """Each photo's tags, confirmed first, then suggestions by confidence."""
+    result: dict[int, list[PhotoTag]] = {int(i): [] for i in photo_ids}
+    for part in _chunks(list(result)):
+        rows = library.conn.execute(
+            "SELECT pt.photo_id, t.name, pt.source, pt.confidence FROM photo_tags AS pt JOIN tags AS t "
+            f"ON t.id = pt.tag_id WHERE pt.photo_id IN ({','.join('?' * len(part))}) "
+            "ORDER BY pt.source = 'suggested', pt.confidence DESC, t.name COLLATE NOCASE", part)
+        for photo_id, name, source, confidence in rows:
+            result[photo_id].append(PhotoTag(name, source, confidence))
+    return result
+
+
+def photos_with_tag(library, name: str, *, include_suggested: bool = False) -> list[int]:
+    tag = tag_id(library.conn, name)
+    if tag is None:
+        return []
+    sources = (USER, SUGGESTED) if include_suggested else (USER,)
+    rows = library.conn.execute(
+        f"SELECT photo_id FROM photo_tags WHERE tag_id = ? AND source IN ({','.join('?' * len(sources))}) "
+        "ORDER BY photo_id", (tag, *sources))
+    return [row[0] for row in rows]
+
+
+def suggestions(library, labels: Iterable[str] | None = None, *, min_confidence: float = 0.0
+                ) -> dict[str, list[Suggestion]]:
+    """Open suggestions grouped by tag, most confident first; `labels` limits them to those tags
+    (a label set's labels)."""
+    query = ("SELECT t.name, pt.photo_id, p.path, pt.confidence FROM photo_tags AS pt "
+             "JOIN tags AS t ON t.id = pt.tag_id JOIN photos AS p ON p.id = pt.photo_id "
+             "WHERE pt.source = 'suggested' AND coalesce(pt.confidence, 0) >= ?")
+    params: list = [float(min_confidence)]
+    if labels is not None:
+        wanted = [clean_name(label, "label") for label in labels]
+        if not wanted:
+            return {}
+        query += f" AND t.name COLLATE NOCASE IN ({','.join('?' * len(wanted))})"
+        params += wanted
+    grouped: dict[str, list[Suggestion]] = {}
+    for name, photo_id, path, confidence in library.conn.execute(
+            query + " ORDER BY t.name COLLATE NOCASE, pt.confidence DESC, pt.photo_id", params):
+        grouped.setdefault(name, []).append(Suggestion(photo_id, from_db_path(path), confidence))
+    return grouped
