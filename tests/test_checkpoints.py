@@ -150,6 +150,48 @@ def test_safetensors(tmp_path, vit):
     assert_same_weights(checkpoint, vit.state_dict())
 
 
+def test_clipdesk_trained_safetensors_import_with_their_recorded_config(tmp_path):
+    """Two heads of width 32 and GELU, which the weights cannot show (a guess says 1 head, quick_gelu)."""
+    from dataclasses import replace
+
+    from safetensors.torch import save_file
+
+    from clipdesk.model.checkpoint_import import model_from_checkpoint
+    from clipdesk.runtime.preprocess import OPENAI_MEAN, OPENAI_STD
+    from clipdesk.train.checkpoint import save_weights
+
+    config = replace(vit_config("gelu"), vision_heads=2, text_heads=2)
+    torch.manual_seed(0)
+    source = create_model(config).eval()  # OpenAI's init: attention sharp enough for head counts to matter
+    path = tmp_path / "model.safetensors"
+    save_weights(source, path, OPENAI_MEAN, OPENAI_STD, step="7")
+    checkpoint = load_checkpoint(path)
+    assert (checkpoint.source_format, checkpoint.activation) == ("safetensors", "gelu")
+    assert checkpoint.build_overrides == {"vision_heads": 2, "text_heads": 2}
+    notes = []
+    model, provenance = model_from_checkpoint(path, log=notes.append)
+    assert model.config == config and provenance["source_format"] == "safetensors" and notes == []  # no guess
+    guessed = build_model(checkpoint.state_dict)
+    torch.manual_seed(2)
+    pixels, ids = torch.randn(3, 3, 32, 32), token_ids(3)
+    with torch.no_grad():
+        for encode, inputs in (("encode_image", pixels), ("encode_text", ids)):
+            expected = getattr(source, encode)(inputs)
+            exact = (getattr(model, encode)(inputs) - expected).abs().max().item()
+            guess = (getattr(guessed, encode)(inputs) - expected).abs().max().item()
+            assert exact < 1e-6 and guess > 0.05, (encode, exact, guess)
+
+    # Metadata that does not describe the weights is refused in one line, not half believed.
+    tensors = {k: v.contiguous() for k, v in source.state_dict().items()}
+    metadata = {"format": "clipdesk-clip", "mean": "[0, 0, 0]", "std": "[1, 1, 1]"}
+    for clip_config, named in ((json.dumps({**config.to_dict(), "embed_dim": 64}), "embed_dim 64 recorded, 32 in"),
+                               ("{not json", "damaged clipdesk metadata")):
+        save_file(tensors, str(path), metadata={**metadata, "clip_config": clip_config})
+        with pytest.raises(CheckpointError, match=named) as error:
+            load_checkpoint(path)
+        assert str(error.value).startswith(str(path)) and "\n" not in str(error.value)
+
+
 def test_openclip_hub_folder_reads_activation_and_heads(tmp_path, vit):
     from safetensors.torch import save_file
 

@@ -1,6 +1,8 @@
 """The command line end to end: import the reference checkpoints, embed, compare with OpenAI's code."""
 
+import importlib.util
 import json
+import pkgutil
 import subprocess
 import sys
 
@@ -104,12 +106,22 @@ def test_info_json_points_inside_clipdesk_home(capsys, clipdesk_home):
     assert info["version"]
 
 
-RUN_SIDE_MODULES = ["clipdesk.cli", "clipdesk.runtime.encoders", "clipdesk.runtime.registry",
-                    "clipdesk.runtime.package_import", "clipdesk.runtime.tokenizer", "clipdesk.runtime.preprocess"]
+def modules_of(*packages: str) -> list[str]:
+    """Every module of the packages, found on disk (nothing imported): new modules are checked too."""
+    return [f"{package}.{info.name}" for package in packages
+            for info in pkgutil.iter_modules(importlib.util.find_spec(package).submodule_search_locations)]
+
+
+# The run side (README): runtime, library, search, tagging and the commands; the GUI has its own tests.
+RUN_SIDE_MODULES = ["clipdesk.cli", *modules_of("clipdesk.runtime", "clipdesk.library", "clipdesk.search",
+                                                "clipdesk.tagging", "clipdesk.commands")]
 
 
 def test_run_side_never_imports_torch(tmp_path, clipdesk_home):
-    """`clipdesk embed`, `model list` and `info` in a fresh interpreter, then check sys.modules."""
+    """Every run-side module, then `clipdesk embed`, `model list` and `info`, in a fresh interpreter; then
+    check sys.modules."""
+    assert {"clipdesk.library.indexer", "clipdesk.search.searcher", "clipdesk.tagging.suggest",
+            "clipdesk.commands.index", "clipdesk.commands.tag"} <= set(RUN_SIDE_MODULES)
     from test_export import SMALL_VIT, random_model
 
     from clipdesk.model.onnx_export import export_package

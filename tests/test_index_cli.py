@@ -92,6 +92,55 @@ print("HEAVY", sorted(name for name in sys.modules if name.split(".")[0] in ("to
     assert "HEAVY []" in result.stdout
 
 
+def sidecar(path, *keywords) -> None:
+    """An XMP sidecar as Lightroom or darktable write one: keywords in a dc:subject bag."""
+    items = "".join(f"<rdf:li>{keyword}</rdf:li>" for keyword in keywords)
+    path.write_text('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+                    '<rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/">'
+                    f"<dc:subject><rdf:Bag>{items}</rdf:Bag></dc:subject></rdf:Description></rdf:RDF></x:xmpmeta>")
+
+
+def test_index_turns_sidecar_keywords_into_tags_once_and_not_removed_ones(tmp_path, capsys, tiny_model_package):
+    photos = tmp_path / "photos"
+    make_photo(photos / "a.jpg", 1)
+    sidecar(photos / "a.jpg.xmp", "Beach", "Family")  # darktable / digiKam naming
+    make_photo(photos / "b.jpg", 2)
+    sidecar(photos / "b.xmp", "Dog", "dog")  # Lightroom naming; one keyword in two cases
+    make_photo(photos / "c.jpg", 3)
+
+    def index(*expected):
+        code, out, err = run_cli(capsys, "index", photos, "--model", tiny_model_package, "--json")
+        summary = json.loads(out)
+        assert code == 0 and [summary[key] for key in ("indexed", "unchanged", "moved")] == list(expected), err
+        with Library() as library:
+            rows = library.conn.execute(
+                "SELECT p.path, t.name, pt.source FROM photo_tags AS pt JOIN tags AS t ON t.id = pt.tag_id "
+                "JOIN photos AS p ON p.id = pt.photo_id ORDER BY p.path, t.name").fetchall()
+        assert {source for _, _, source in rows} <= {"user"}  # keywords are the user's own tags
+        return [(os.path.basename(os.fsdecode(path)), name) for path, name, _ in rows]
+
+    assert index(3, 0, 0) == [("a.jpg", "Beach"), ("a.jpg", "Family"), ("b.jpg", "Dog")]
+    assert index(0, 3, 0) == [("a.jpg", "Beach"), ("a.jpg", "Family"), ("b.jpg", "Dog")]
+    make_photo(photos / "a.jpg", 4)  # new bytes: read again, nothing doubled
+    assert index(1, 2, 0) == [("a.jpg", "Beach"), ("a.jpg", "Family"), ("b.jpg", "Dog")]
+
+    # Removed in clipdesk: not brought back, neither from the same sidecar nor from a changed one.
+    assert run_cli(capsys, "tag", "remove", "Family", photos / "a.jpg")[0] == 0
+    make_photo(photos / "a.jpg", 5)
+    assert index(1, 2, 0) == [("a.jpg", "Beach"), ("b.jpg", "Dog")]
+    sidecar(photos / "a.jpg.xmp", "Beach", "Family", "Sunset")
+    make_photo(photos / "a.jpg", 6)
+    assert index(1, 2, 0) == [("a.jpg", "Beach"), ("a.jpg", "Sunset"), ("b.jpg", "Dog")]
+    assert run_cli(capsys, "tag", "add", "family", photos / "a.jpg")[0] == 0  # added again: yours again
+
+    # A photo moved with its sidecar keeps its tags and gains the keywords found there.
+    (photos / "trip").mkdir()
+    os.rename(photos / "c.jpg", photos / "trip" / "c.jpg")
+    sidecar(photos / "trip" / "c.jpg.xmp", "Trip")
+    assert index(0, 2, 1) == [("a.jpg", "Beach"), ("a.jpg", "Family"), ("a.jpg", "Sunset"), ("b.jpg", "Dog"),
+                              ("c.jpg", "Trip")]
+
+
 def photo_count(library: Library) -> int:
     return library.conn.execute("SELECT count(*) FROM photos").fetchone()[0]
 

@@ -14,7 +14,8 @@ from clipdesk.library.pathnames import json_text
 from clipdesk.library.records import OK, PhotoMetadata
 from clipdesk.library.store import Library, vector_to_blob
 
-TABLES = {"folders", "photos", "embeddings", "embedding_changes", "tags", "photo_tags", "label_sets", "scan_errors"}
+TABLES = {"folders", "photos", "embeddings", "embedding_changes", "tags", "photo_tags", "label_sets", "scan_errors",
+          "tag_rejections"}
 
 
 def add_photo(library, folder, name: bytes, vector=None, model="m") -> int:
@@ -73,6 +74,48 @@ def test_a_new_migration_runs_once_and_a_failing_one_rolls_back(tmp_path, monkey
     assert schema.schema_version(conn) == len(schema.MIGRATIONS) - 1
     assert not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'half_done'").fetchall()
     conn.close()
+
+
+def version_1_database(path, stopgap_rejections: bool = False) -> None:
+    """A database as clipdesk's first schema left it, with a photo, a tag on it and an embedding; with
+    the tag_rejections table tagging used to create on first use, holding one rejection, if asked."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    schema.MIGRATIONS[0](conn)
+    conn.execute("PRAGMA user_version = 1")
+    conn.execute("INSERT INTO folders (id, path, added_at) VALUES (1, ?, 0)", (b"/photos",))
+    conn.execute("INSERT INTO photos (id, folder_id, path, status, indexed_at) VALUES (7, 1, ?, 'ok', 0)",
+                 (b"/photos/a.jpg",))
+    conn.execute("INSERT INTO tags (id, name) VALUES (3, 'beach'), (4, 'work')")
+    conn.execute("INSERT INTO photo_tags (photo_id, tag_id, source) VALUES (7, 3, 'user')")
+    conn.execute("INSERT INTO embeddings (photo_id, model, vector) VALUES (7, 'm', ?)", (vector_to_blob(unit(1, 0)),))
+    if stopgap_rejections:
+        conn.execute("""CREATE TABLE tag_rejections (photo_id INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
+            tag_id INTEGER NOT NULL REFERENCES tags(id) ON DELETE CASCADE, PRIMARY KEY (photo_id, tag_id))""")
+        conn.execute("INSERT INTO tag_rejections VALUES (7, 4)")
+    conn.close()
+
+
+@pytest.mark.parametrize("stopgap", [False, True], ids=["plain", "with-stopgap-table"])
+def test_version_1_database_gains_tag_rejections_and_keeps_its_data(tmp_path, stopgap):
+    path = tmp_path / "v1.db"
+    version_1_database(path, stopgap)
+    with Library(path) as library:
+        conn = library.conn
+        assert schema.schema_version(conn) == len(schema.MIGRATIONS) >= 2
+        assert conn.execute("SELECT path FROM photos").fetchall() == [(b"/photos/a.jpg",)]
+        assert conn.execute("SELECT photo_id, tag_id, source FROM photo_tags").fetchall() == [(7, 3, "user")]
+        assert library.embedding_matrix("m")[0].tolist() == [7]
+        assert conn.execute("SELECT * FROM tag_rejections").fetchall() == ([(7, 4)] if stopgap else [])
+        schema_sql = conn.execute("SELECT sql FROM sqlite_master ORDER BY name").fetchall()
+        with library.transaction():  # idempotent: the migration again changes nothing
+            schema.MIGRATIONS[1](conn)
+        assert conn.execute("SELECT sql FROM sqlite_master ORDER BY name").fetchall() == schema_sql
+        with library.transaction():
+            conn.execute("INSERT OR IGNORE INTO tag_rejections VALUES (7, 4)")
+            conn.execute("DELETE FROM tags WHERE id = 4")  # the foreign keys cascade
+        assert conn.execute("SELECT count(*) FROM tag_rejections").fetchone()[0] == 0
+    with Library(path) as library:  # opening again migrates nothing
+        assert library.conn.execute("SELECT sql FROM sqlite_master ORDER BY name").fetchall() == schema_sql
 
 
 def test_a_newer_or_foreign_database_is_refused_with_one_line(tmp_path):

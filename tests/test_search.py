@@ -151,7 +151,8 @@ def test_filters_by_tag_folder_and_date(library, model, photos, tmp_path):
         return names(searcher.search(f"{like_x} {filters}", k=10), photos)
 
     assert found("") == ["beach1.jpg", "beach2.jpg", "beach3.jpg", "city.jpg"]
-    assert found("tag:family") == ["beach1.jpg", "beach3.jpg"]  # any case, user and suggested tags
+    assert found("tag:FAMILY") == ["beach1.jpg"]  # any case; confirmed tags only: beach3's "Family" is suggested
+    assert found("-tag:family") == ["beach2.jpg", "beach3.jpg", "city.jpg"]  # nor does a suggestion exclude
     assert found("-tag:work") == ["beach1.jpg", "beach3.jpg", "city.jpg"]
     assert found("tag:family -tag:FAMILY") == []
     assert found(f"folder:{inner}") == ["beach3.jpg"]
@@ -164,6 +165,12 @@ def test_filters_by_tag_folder_and_date(library, model, photos, tmp_path):
     assert found("date:2022-12..2023-01") == ["beach2.jpg", "city.jpg"]
     with pytest.raises(ClipdeskError, match=r"tag:holiday: no such tag \(tags: Family, family, work\)"):
         searcher.search("beach tag:holiday")
+    photos.tag("city.jpg", "sunset", source="suggested")
+    assert found("tag:sunset") == [] and searcher.search("tag:sunset") == []  # only suggested: no match, no error
+    with library.transaction() as conn:  # the suggestions are accepted: now they count (and the cache sees it)
+        conn.execute("UPDATE photo_tags SET source = 'user'")
+    assert found("tag:family") == ["beach1.jpg", "beach3.jpg"] and found("tag:sunset") == ["city.jpg"]
+    assert names(searcher.search("tag:sunset"), photos) == ["city.jpg"]
     with pytest.raises(ClipdeskError, match="folder:/no/such/place: no such folder"):
         searcher.search("beach folder:/no/such/place")
 

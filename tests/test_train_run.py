@@ -14,6 +14,7 @@ import torch
 from safetensors.torch import load_file
 
 from clipdesk.cli import main
+from clipdesk.errors import ClipdeskError
 from clipdesk.progress import Progress
 from clipdesk.train.checkpoint import model_from_weights
 from clipdesk.train.evaluate import DEFAULT_TEMPLATES
@@ -160,6 +161,43 @@ def test_a_model_package_without_its_checkpoint_cannot_be_fine_tuned(shapes, tmp
     assert code == 1 and len(error.splitlines()) == 1
     assert "'tiny-random' cannot be fine-tuned" in error and "names no PyTorch checkpoint" in error
     assert "pass --init with the checkpoint" in error
+
+
+def test_imported_checkpoints_record_their_path_and_fine_tune_by_name(tmp_path, monkeypatch, capsys):
+    """`model import` records the checkpoint's absolute path in the manifest; `--init NAME` reads it back
+    with the package's architecture (what the import knew beyond the file: here --activation gelu)."""
+    from dataclasses import replace
+
+    from clipdesk.model import ClipConfig, create_model
+    from clipdesk.runtime.package import PROVENANCE_CHECKPOINT
+    from clipdesk.runtime.preprocess import OPENAI_MEAN, OPENAI_STD
+    from clipdesk.runtime.registry import resolve_model
+    from clipdesk.train.checkpoint import save_weights
+    from clipdesk.train.pretrained import load_initial_model
+
+    monkeypatch.chdir(tmp_path)  # relative paths given, absolute ones recorded
+    config = ClipConfig(**{**MICRO, "activation": "gelu"})
+    torch.manual_seed(0)
+    trained = create_model(config)
+    (tmp_path / "run").mkdir()
+    save_weights(trained, tmp_path / "run" / "model.safetensors", OPENAI_MEAN, OPENAI_STD)
+    plain = create_model(replace(config, vision_heads=1, text_heads=1))  # heads of width 64, as OpenAI's
+    torch.save(plain.state_dict(), "plain.pt")
+    for args in (["run/model.safetensors", "--name", "trained"], ["plain.pt", "--name", "plain", "--activation", "gelu"]):
+        assert main(["model", "import", *args]) == 0, capsys.readouterr().err
+    for name, source, model in (("trained", tmp_path / "run" / "model.safetensors", trained),
+                                ("plain", tmp_path / "plain.pt", plain)):
+        provenance = resolve_model(name).manifest.provenance
+        assert provenance[PROVENANCE_CHECKPOINT] == str(source.resolve()) and provenance["source"] == source.name
+        initial = load_initial_model(name, log=quiet)
+        assert initial.model.config == model.config and initial.model.config.activation == "gelu"
+        assert all(torch.equal(a, b) for a, b in zip(initial.model.state_dict().values(), model.state_dict().values()))
+
+    # The checkpoint replaced by one of another architecture: refused in one line.
+    torch.save(create_model(replace(config, embed_dim=16, vision_heads=1, text_heads=1)).state_dict(), "plain.pt")
+    with pytest.raises(ClipdeskError, match="'plain': the weights in .*plain.pt are not the architecture") as error:
+        load_initial_model("plain", log=quiet)
+    assert "\n" not in str(error.value)
 
 
 def test_torchrun_with_two_processes_trains_like_one_and_writes_the_model(shapes, tmp_path, clipdesk_home):

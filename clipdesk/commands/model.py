@@ -58,7 +58,8 @@ def cmd_import(args) -> int:
         from clipdesk.model.checkpoint_import import import_checkpoint
 
         package = import_checkpoint(source, name=args.name, activation=args.activation, precision=args.precision,
-                                    license=args.license, make_default=args.default, log=log)
+                                    license=args.license, description=args.description, make_default=args.default,
+                                    log=log)
     print(f"imported {package.name} -> {package.path}" + (" (default)" if args.default else ""))
     return 0
 
@@ -68,7 +69,8 @@ def cmd_export(args) -> int:
     from clipdesk.model.checkpoint_import import export_checkpoint
 
     package = export_checkpoint(args.checkpoint, args.out_dir, name=args.name, activation=args.activation,
-                                precision=args.precision, license=args.license, log=log)
+                                precision=args.precision, license=args.license, description=args.description,
+                                log=log)
     print(f"wrote {package.path}")
     return 0
 
@@ -105,6 +107,7 @@ def _conversion_options(sub) -> None:
     sub.add_argument("--precision", choices=PRECISION_CHOICES, default="fp32",
                      help="fp32 (default); fp16 stores half-size weights; int8 quantises them dynamically")
     sub.add_argument("--license", default="unknown", help="licence of the weights, recorded in the manifest")
+    sub.add_argument("--description", default="", help="what the model knows, shown to users (manifest)")
 
 
 def register(commands) -> None:

@@ -14,7 +14,7 @@ query language (put the whole query in single quotes):
   -people on bikes              a sign or weight starts a new term; following words join it
   ~/Pictures/dog.jpg + snow     a path ending in an image extension is an image term
   like:scan.dat                 image term for any file name; --like PATH does the same
-  tag:family  -tag:work         photos with (without) a tag; several tag: must all be on the photo
+  tag:family  -tag:work         photos with (without) a confirmed tag; several tag: must all match
   folder:~/Pictures  -folder:X  photos in (not in) a folder; several folder: match any of them
   after:2020  before:2021-03    taken on/after the start of, before the start of, a year, month or day
   date:2023-06  date:2019..2021 taken within a period, or from the start of one to the end of another

@@ -10,9 +10,11 @@ at most the batch in flight, and the next run redoes exactly what is not committ
 Per file, cheapest first: unchanged size and mtime -> skipped unopened; same bytes as before -> new
 stat recorded; same bytes as a photo no longer where the library had it -> that photo moves here
 (id, embeddings and tags kept); same bytes as an embedded photo -> its vector and metadata copied;
-otherwise decoded and embedded. A file that fails is recorded with its reason and never stops the
-run. Photos whose files are gone leave the library at the end of a complete (not cancelled) run;
-photos in folders that could not be listed (unmounted drive, no permission) stay.
+otherwise decoded and embedded. Keywords in a new, changed or moved file's XMP sidecars and embedded
+XMP/IPTC become the user's tags (tagging/keywords.py; tags the user removed stay removed). A file that
+fails is recorded with its reason and never stops the run. Photos whose files are gone leave the
+library at the end of a complete (not cancelled) run; photos in folders that could not be listed
+(unmounted drive, no permission) stay.
 
 Progress: `update(files_found, None, stage="scanning")` while scanning, then `update(done, total,
 failed=N)` per file processed; `progress.cancel()` (any thread) stops after committing what is ready.
@@ -40,6 +42,9 @@ from clipdesk.library.scanner import scan_folder
 from clipdesk.library.store import IndexedRow, Library, embedding_model_key, vector_to_blob
 from clipdesk.progress import Progress
 from clipdesk.runtime.package import ModelPackage
+# The library's one use of tagging (which builds on the library): keywords.py needs only
+# library.pathnames, which imports no clipdesk module, so there is no import cycle.
+from clipdesk.tagging.keywords import read_keywords, store_keywords
 
 DEFAULT_BATCH_SIZE = 32
 # Results without pixels (errors, moves, copies) are committed at least this often.
@@ -80,6 +85,7 @@ class Prepared:
     metadata: PhotoMetadata | None = None  # with pixels (to embed) or vector (copied)
     pixels: np.ndarray | None = None
     vector: bytes | None = None
+    keywords: list[str] = field(default_factory=list)  # other programs' keywords, to become the user's tags
 
     @property
     def needs_model(self) -> bool:
@@ -205,6 +211,8 @@ class Indexer:
         result = Prepared(item, size=content.size, mtime_ns=content.mtime_ns, hash=content.hash)
         if row and row.hash == content.hash and row.embedded:
             return result  # touched, or readable again, with the same bytes: only the stat and status change
+        # New, changed or moved: sidecars and embedded XMP/IPTC are read here, off the writing thread.
+        result.keywords = read_keywords(os.fsdecode(found.path), content.data)
         result.moved_from = self._missing.claim(content.hash)
         if result.moved_from and result.moved_from.embedded:
             return result
@@ -261,6 +269,7 @@ class Indexer:
             if row:  # renamed over another photo: that one's file is gone
                 library.delete_photos([row.id])
             library.refresh_photo(p.moved_from.id, item.folder_id, path, p.size, p.mtime_ns)
+            photo_id = p.moved_from.id
             summary.moved += 1
         elif p.metadata is None:  # same bytes, touched
             library.refresh_photo(row.id, item.folder_id, path, p.size, p.mtime_ns)
@@ -273,6 +282,7 @@ class Indexer:
         if p.metadata is not None:
             photo_id = library.save_photo(item.folder_id, path, p.size, p.mtime_ns, p.hash, p.metadata, OK)
             library.set_embedding(photo_id, self.model, p.vector)
+        store_keywords(library.conn, photo_id, p.keywords)
 
 
 def index_folders(library: Library, folders: Iterable[PathInput] | None = None, model=None, *,

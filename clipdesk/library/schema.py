@@ -111,8 +111,17 @@ def _v1_initial(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+def _v2_tag_rejections(conn: sqlite3.Connection) -> None:
+    # Tags the user rejected or removed on a photo: label-set runs and keyword imports do not bring them
+    # back. IF NOT EXISTS because tagging created this table on first use before it had a migration.
+    conn.execute("""CREATE TABLE IF NOT EXISTS tag_rejections (
+        photo_id INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
+        tag_id INTEGER NOT NULL REFERENCES tags(id) ON DELETE CASCADE,
+        PRIMARY KEY (photo_id, tag_id))""")
+
+
 Migration = Callable[[sqlite3.Connection], None]
-MIGRATIONS: list[Migration] = [_v1_initial]
+MIGRATIONS: list[Migration] = [_v1_initial, _v2_tag_rejections]
 
 
 def schema_version(conn: sqlite3.Connection) -> int:

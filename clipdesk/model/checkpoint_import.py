@@ -12,7 +12,7 @@ from clipdesk.model.build import build_model
 from clipdesk.model.checkpoints import load_checkpoint
 from clipdesk.model.clip import CLIP
 from clipdesk.model.onnx_export import export_package
-from clipdesk.runtime.package import ModelPackage, check_model_name
+from clipdesk.runtime.package import PROVENANCE_CHECKPOINT, ModelPackage, check_model_name
 from clipdesk.runtime.registry import model_entries, set_default_model
 
 DEFAULT_ACTIVATION = "quick_gelu"
@@ -35,6 +35,7 @@ def model_from_checkpoint(path: str | Path, activation: str | None = None,
     model = build_model(checkpoint.state_dict, chosen, **checkpoint.build_overrides)
     provenance = {
         "source": Path(path).name,
+        PROVENANCE_CHECKPOINT: str(Path(path).resolve()),  # so that `train --init NAME` can fine-tune it
         "source_format": checkpoint.source_format,
         "source_dtype": checkpoint.source_dtype,
     }
@@ -56,6 +57,7 @@ def import_checkpoint(
     activation: str | None = None,
     precision: str = "fp32",
     license: str = "unknown",
+    description: str = "",
     make_default: bool = False,
     log: Callable[[str], None] = print,
 ) -> ModelPackage:
@@ -68,7 +70,7 @@ def import_checkpoint(
     log(f"read {Path(path).name}: CLIP {kind}, {model.config.image_resolution} px, "
         f"embed_dim {model.config.embed_dim} ({provenance['source_format']}, {provenance['source_dtype']})")
     package = export_package(model, paths.models_dir() / name, name=name, precision=precision,
-                             provenance=provenance, license=license, log=log)
+                             provenance=provenance, license=license, description=description, log=log)
     if make_default:
         set_default_model(name)
     return package
@@ -82,9 +84,11 @@ def export_checkpoint(
     activation: str | None = None,
     precision: str = "fp32",
     license: str = "unknown",
+    description: str = "",
     log: Callable[[str], None] = print,
 ) -> ModelPackage:
     """Write a checkpoint as a verified model package at `out_dir`, without registering it."""
     model, provenance = model_from_checkpoint(path, activation, log)
     return export_package(model, out_dir, name=check_model_name(name or default_name_for(path)),
-                          precision=precision, provenance=provenance, license=license, log=log)
+                          precision=precision, provenance=provenance, license=license, description=description,
+                          log=log)

@@ -8,7 +8,8 @@ Formats (`Checkpoint.source_format`):
   "state-dict"          torch.save'd dicts (.pt/.pth/.bin, zip or legacy), read with
                         torch.load(weights_only=True): OpenAI fp16 state dicts, OpenCLIP checkpoints
                         (`state_dict`/`model`/`module` wrappers, `module.` / `_orig_mod.` prefixes).
-  "safetensors"         .safetensors files (OpenCLIP layout).
+  "safetensors"         .safetensors files (OpenCLIP layout), clipdesk's trainer's included: their
+                        metadata (weights_format.py) gives the exact activation and head counts.
   "huggingface"         transformers CLIPModel folders (config.json + model.safetensors,
                         pytorch_model.bin or a sharded *.index.json), converted by hf_convert.
 
@@ -34,7 +35,9 @@ from pathlib import Path
 import torch
 
 from clipdesk.errors import CheckpointError
+from clipdesk.model.build import config_from_state_dict
 from clipdesk.model.hf_convert import ConversionError, convert_hf_clip, is_hf_clip_state_dict
+from clipdesk.model.weights_format import read_weights_metadata
 
 SOURCE_FORMATS = ("openai-torchscript", "state-dict", "safetensors", "huggingface")
 
@@ -112,7 +115,9 @@ def _load_file(path: Path) -> Checkpoint:
     if kind == "pickle":
         return _from_loaded(path, _torch_load(path), "state-dict")
     if kind == "safetensors":
-        return _from_loaded(path, _safetensors_load(path), "safetensors")
+        checkpoint = _from_loaded(path, _safetensors_load(path), "safetensors")
+        _apply_recorded_config(path, checkpoint)
+        return checkpoint
     raise _Refusal(kind)
 
 
@@ -207,6 +212,25 @@ def _safetensors_load(path: Path) -> dict:
         return load_file(str(path), device="cpu")
     except Exception as error:  # SafetensorError and friends
         raise _Refusal(f"is truncated or damaged (safetensors: {_first_line(str(error))})") from None
+
+
+def _apply_recorded_config(path: Path, checkpoint: Checkpoint) -> None:
+    """A clipdesk weights file records its exact config: its activation and head counts, not guesses."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as handle:  # the header only: the tensors are read already
+        recorded = read_weights_metadata(handle.metadata())
+    if recorded is None:
+        return
+    config = recorded.config
+    found = config_from_state_dict(checkpoint.state_dict, config.activation, vision_heads=config.vision_heads,
+                                   text_heads=config.text_heads)
+    wrong = [f"{name} {value!r} recorded, {getattr(found, name)!r} in the weights"
+             for name, value in vars(config).items() if getattr(found, name) != value]
+    if wrong:
+        raise _Refusal(f"damaged clipdesk metadata: {'; '.join(wrong[:_SHOWN])}")
+    checkpoint.activation = config.activation
+    checkpoint.vision_heads, checkpoint.text_heads = config.vision_heads, config.text_heads
 
 
 # -------------------------------------------------------------------------------------- folders

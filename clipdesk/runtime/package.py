@@ -24,6 +24,10 @@ TEXT_FILE = "text.onnx"
 FORMAT_VERSION = 1
 TOKENIZER_CLIP_BPE = "clip-bpe-49408"
 
+# provenance[PROVENANCE_CHECKPOINT]: the absolute path of the PyTorch checkpoint a package was made from
+# (written by `clipdesk train` and `model import`/`export`), which `clipdesk train --init NAME` fine-tunes.
+PROVENANCE_CHECKPOINT = "checkpoint"
+
 IMAGE_INPUT, IMAGE_OUTPUT = "pixels", "image_embeds"
 TEXT_INPUT, TEXT_OUTPUT = "input_ids", "text_embeds"
 

@@ -9,7 +9,7 @@
 Terms: a run of plain words is one term; a quoted phrase is one term; a sign (`+`/`-`, alone or
 attached: `-people`) or a weight (`2:`, `0.5:`) starts a new term that the following plain words extend.
 Adjacent terms add up. A term naming a file with an image extension (or written `like:PATH`) is an
-image term. Filters narrow the photos searched: `tag:` (every one given must be on the photo),
+image term. Filters narrow the photos searched: `tag:` (every one given must be confirmed on the photo),
 `-tag:`, `folder:` (any of those given), `-folder:`, and dates on when the photo was taken:
 `after:D` (on or after the start of D), `before:D` (before the start of D), `date:D` (within D) or
 `date:D1..D2` (from the start of D1 to the end of D2), where D is YYYY, YYYY-MM or YYYY-MM-DD.

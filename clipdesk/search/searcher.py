@@ -281,8 +281,9 @@ class Searcher:
         for tags, operator in ((filters.tags, "IN"), (filters.exclude_tags, "NOT IN")):
             for tag in tags:
                 self._check_tag(tag)
+                # Confirmed tags only: a suggestion is the model's guess until the user accepts it.
                 clauses.append(f"id {operator} (SELECT pt.photo_id FROM photo_tags AS pt JOIN tags AS t "
-                               "ON t.id = pt.tag_id WHERE t.name = ? COLLATE NOCASE)")
+                               "ON t.id = pt.tag_id WHERE t.name = ? COLLATE NOCASE AND pt.source = 'user')")
                 params.append(tag)
         return " AND ".join(clauses) or "1", params
 

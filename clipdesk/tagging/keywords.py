@@ -69,7 +69,11 @@ def read_keywords(path: str, data: bytes | None = None) -> list[str]:
     """A photo's keywords from its sidecars and its own metadata, cleaned, without duplicates (any case).
     Unreadable sidecars or files give no keywords rather than an error."""
     found: list[str] = []
-    for sidecar in xmp.existing_sidecars(path):
+    try:
+        sidecars = xmp.existing_sidecars(path)
+    except OSError:  # one vanished between two checks (samefile): the indexer must not stop for that
+        sidecars = []
+    for sidecar in sidecars:
         try:
             found += xmp.read_keywords(xmp.read_sidecar(sidecar), sidecar)
         except ClipdeskError:

@@ -25,13 +25,6 @@ from clipdesk.library.pathnames import PathInput, display_path, from_db_path, su
 from clipdesk.tagging.names import clean_name, unique_names
 
 USER, SUGGESTED = "user", "suggested"
-# Rejected suggestions. The library schema has no place for them yet, so this table is created here on
-# first use; docs/tagging.md gives the migration that should move it into library/schema.py.
-REJECTIONS_DDL = """CREATE TABLE IF NOT EXISTS tag_rejections (
-    photo_id INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
-    tag_id INTEGER NOT NULL REFERENCES tags(id) ON DELETE CASCADE,
-    PRIMARY KEY (photo_id, tag_id)
-)"""
 _CHUNK = 500  # ids per IN (...) list: under SQLite's bound-parameter limit
 
 
@@ -113,26 +106,18 @@ def photo_ids_for_paths(library, paths: Iterable[PathInput]) -> list[int]:
     return list(dict.fromkeys(ids))
 
 
-# --- rejections ---
-
-def _has_rejections(conn: sqlite3.Connection) -> bool:
-    return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'tag_rejections'").fetchone() \
-        is not None
-
+# --- rejections (the library's tag_rejections table) ---
 
 def _reject(conn: sqlite3.Connection, pairs: list[tuple[int, int]]) -> None:
-    conn.execute(REJECTIONS_DDL)
     conn.executemany("INSERT OR IGNORE INTO tag_rejections (photo_id, tag_id) VALUES (?, ?)", pairs)
 
 
 def is_rejected(conn: sqlite3.Connection, photo_id: int, tag: int) -> bool:
-    return _has_rejections(conn) and conn.execute(
+    return conn.execute(
         "SELECT 1 FROM tag_rejections WHERE photo_id = ? AND tag_id = ?", (photo_id, tag)).fetchone() is not None
 
 
 def rejected_photo_ids(conn: sqlite3.Connection, tag: int) -> set[int]:
-    if not _has_rejections(conn):
-        return set()
     return {row[0] for row in conn.execute("SELECT photo_id FROM tag_rejections WHERE tag_id = ?", (tag,))}
 
 
@@ -144,7 +129,6 @@ def add_tags(library, photo_ids: Sequence[int], names: Iterable[str]) -> int:
     changed = 0
     with library.transaction() as conn:
         ids = _check_photos(conn, photo_ids)
-        rejections = _has_rejections(conn)
         for name in names:
             tag = tag_id(conn, name, create=True)
             pairs = [(photo_id, tag) for photo_id in ids]
@@ -152,8 +136,7 @@ def add_tags(library, photo_ids: Sequence[int], names: Iterable[str]) -> int:
                 "INSERT INTO photo_tags (photo_id, tag_id, source, confidence) VALUES (?, ?, 'user', NULL) "
                 "ON CONFLICT (photo_id, tag_id) DO UPDATE SET source = 'user' WHERE source <> 'user'",
                 pairs).rowcount
-            if rejections:
-                conn.executemany("DELETE FROM tag_rejections WHERE photo_id = ? AND tag_id = ?", pairs)
+            conn.executemany("DELETE FROM tag_rejections WHERE photo_id = ? AND tag_id = ?", pairs)
     return changed
 
 
@@ -215,9 +198,8 @@ def rename_tag(library, old: str, new: str) -> None:
             "SELECT photo_id, ?, source, confidence FROM photo_tags WHERE tag_id = ? "
             "ON CONFLICT (photo_id, tag_id) DO UPDATE SET source = 'user' WHERE excluded.source = 'user'",
             (target, source))
-        if _has_rejections(conn):
-            conn.execute("INSERT OR IGNORE INTO tag_rejections (photo_id, tag_id) "
-                         "SELECT photo_id, ? FROM tag_rejections WHERE tag_id = ?", (target, source))
+        conn.execute("INSERT OR IGNORE INTO tag_rejections (photo_id, tag_id) "
+                     "SELECT photo_id, ? FROM tag_rejections WHERE tag_id = ?", (target, source))
         conn.execute("DELETE FROM tags WHERE id = ?", (source,))
 
 

@@ -3,6 +3,7 @@
 A checkpoint is a folder `checkpoints/step-00001234/` holding
   model.safetensors  the weights; metadata carries the ClipConfig as JSON (head counts and activation
                      cannot be read from tensor shapes) and the mean/std the model was trained with
+                     (clipdesk/model/weights_format.py)
   state.pt           optimizer state, step, epoch, position in the epoch, RNG state, options; plain
                      tensors and containers, read back with torch.load(weights_only=True)
 It is written into a hidden folder and renamed into place, so a killed run never leaves a half-written
@@ -11,7 +12,6 @@ checkpoint where --resume looks. The newest KEEP checkpoints are kept.
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -25,11 +25,11 @@ from clipdesk.errors import CheckpointError
 from clipdesk.model.build import build_model
 from clipdesk.model.clip import CLIP
 from clipdesk.model.config import ClipConfig
+from clipdesk.model.weights_format import is_clipdesk_metadata, read_weights_metadata, weights_metadata
 
 WEIGHTS_FILE = "model.safetensors"
 STATE_FILE = "state.pt"
 CHECKPOINTS_DIR = "checkpoints"
-FORMAT = "clipdesk-clip"
 KEEP = 2
 
 
@@ -43,8 +43,7 @@ class Weights:
 
 
 def save_weights(model: CLIP, path: Path, mean, std, **extra: str) -> None:
-    metadata = {"format": FORMAT, "clip_config": json.dumps(model.config.to_dict()),
-                "mean": json.dumps(list(mean)), "std": json.dumps(list(std)), **extra}
+    metadata = {**weights_metadata(model.config, mean, std), **extra}
     tensors = {name: tensor.detach().to("cpu").contiguous() for name, tensor in model.state_dict().items()}
     temporary = path.with_name(path.name + ".tmp")
     save_file(tensors, str(temporary), metadata=metadata)
@@ -58,14 +57,13 @@ def read_weights(path: Path) -> Weights:
             state = {name: handle.get_tensor(name) for name in handle.keys()}
     except (SafetensorError, OSError) as error:
         raise CheckpointError(f"{path}: cannot be read as safetensors ({str(error).splitlines()[0]})") from None
-    if metadata.get("format") != FORMAT:
-        return Weights(state, None, None, None, metadata)
     try:
-        config = ClipConfig.from_dict(json.loads(metadata["clip_config"]))
-        mean, std = tuple(json.loads(metadata["mean"])), tuple(json.loads(metadata["std"]))
-    except (KeyError, json.JSONDecodeError) as error:
-        raise CheckpointError(f"{path}: damaged clipdesk metadata ({error})") from None
-    return Weights(state, config, mean, std, metadata)
+        recorded = read_weights_metadata(metadata)
+    except CheckpointError as error:
+        raise CheckpointError(f"{path}: {error}") from None
+    if recorded is None:
+        return Weights(state, None, None, None, metadata)
+    return Weights(state, recorded.config, recorded.mean, recorded.std, metadata)
 
 
 def is_clipdesk_weights(path: Path) -> bool:
@@ -73,7 +71,7 @@ def is_clipdesk_weights(path: Path) -> bool:
         return False
     try:
         with safe_open(str(path), framework="pt", device="cpu") as handle:
-            return (handle.metadata() or {}).get("format") == FORMAT
+            return is_clipdesk_metadata(handle.metadata())
     except (SafetensorError, OSError):
         return False
 

@@ -5,7 +5,7 @@ folder (its final weights, else its latest checkpoint), any checkpoint `clipdesk
 (OpenAI, OpenCLIP, Hugging Face), or an installed model / model package folder. A model package holds
 ONNX graphs, which cannot be trained: it is fine-tuned from the PyTorch checkpoint it was made from,
 which is found only when its manifest records one that still exists (packages written by `clipdesk
-train` do).
+train`, `model import` and `model export` of a checkpoint do), read with the package's architecture.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from pathlib import Path
 
 from clipdesk.errors import ClipdeskError
 from clipdesk.model.clip import CLIP
-from clipdesk.runtime.package import MANIFEST, ModelPackage
+from clipdesk.model.config import ClipConfig
+from clipdesk.runtime.package import MANIFEST, PROVENANCE_CHECKPOINT, ModelPackage
 from clipdesk.runtime.preprocess import OPENAI_MEAN, OPENAI_STD
 from clipdesk.train.checkpoint import WEIGHTS_FILE, is_clipdesk_weights, latest_checkpoint, model_from_weights
 
@@ -50,9 +51,14 @@ def _from_file_or_folder(path: Path, activation: str | None, log: Callable[[str]
 
 
 def _from_package(package: ModelPackage, activation: str | None, log: Callable[[str], None]) -> InitialModel:
-    recorded = package.manifest.provenance.get("checkpoint")
-    if recorded and Path(recorded).is_file():
-        initial = _from_file_or_folder(Path(recorded), activation, log)
+    recorded = package.manifest.provenance.get(PROVENANCE_CHECKPOINT)
+    if recorded and Path(recorded).exists():  # a file, or a Hugging Face folder
+        architecture = ClipConfig.from_dict(package.manifest.architecture)
+        # The activation given at import (`--activation gelu`) is in the architecture, not in the checkpoint.
+        initial = _from_file_or_folder(Path(recorded), activation or architecture.activation, log)
+        if initial.model.config != architecture:
+            raise ClipdeskError(f"model {package.name!r}: the weights in {recorded} are not the architecture it was "
+                                "made with (changed since, or another --activation); pass --init with a checkpoint")
         # The package's mean/std are what its users' images are normalised with.
         return InitialModel(initial.model, tuple(package.manifest.mean), tuple(package.manifest.std), initial.source)
     where = (f"the checkpoint its manifest names ({recorded}) no longer exists" if recorded

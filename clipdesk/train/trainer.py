@@ -27,6 +27,7 @@ from clipdesk.errors import ClipdeskError
 from clipdesk.model.clip import CLIP
 from clipdesk.model.config import CONFIGS, ClipConfig, get_config
 from clipdesk.progress import Progress
+from clipdesk.runtime.package import PROVENANCE_CHECKPOINT
 from clipdesk.runtime.preprocess import OPENAI_MEAN, OPENAI_STD
 from clipdesk.train import distributed
 from clipdesk.train.augment import NormalisationTable
@@ -366,7 +367,7 @@ class Trainer:
     def _export(self, weights: Path, metrics: dict) -> Path:
         from clipdesk.model.onnx_export import export_package
 
-        provenance = {"trained_with": "clipdesk train", "checkpoint": str(weights.resolve()),
+        provenance = {"trained_with": "clipdesk train", PROVENANCE_CHECKPOINT: str(weights.resolve()),
                       "data": self.options.data, "steps": self.step, "epochs": self.options.epochs,
                       "batch_size": self.options.batch_size, "init": self.init_source,
                       **{f"val_{k}": v for k, v in metrics.items() if isinstance(v, float)}}
