@@ -12,6 +12,14 @@ TRAIN_EXTRA_HINT = (
     "importing PyTorch checkpoints needs clipdesk's training components (pip install 'clipdesk[train]'); "
     "ready model packages (a folder or .zip with manifest.json) import without them"
 )
+# The installed app (PyInstaller bundle) leaves the training components out on purpose, and pip cannot
+# add them to a bundle: point to the way that works.
+FROZEN_TRAIN_HINT = (
+    "importing PyTorch checkpoints and training need clipdesk's training components, which this app leaves "
+    "out; convert the checkpoint where Python is installed (pip install 'clipdesk[train]', then "
+    "`clipdesk model export CHECKPOINT OUT_DIR`) and import the model package here: ready model packages "
+    "(a folder or .zip with manifest.json) import without them"
+)
 
 
 def print_json(value) -> None:
@@ -27,4 +35,4 @@ def require_train_side() -> None:
     try:
         import torch  # noqa: F401
     except ImportError:
-        raise ClipdeskError(TRAIN_EXTRA_HINT) from None
+        raise ClipdeskError(FROZEN_TRAIN_HINT if getattr(sys, "frozen", False) else TRAIN_EXTRA_HINT) from None
