@@ -1,0 +1,53 @@
+"""Handing photos to the rest of the desktop: open with the default app, show in the file manager."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+from PySide6.QtCore import QProcess, QUrl
+from PySide6.QtGui import QDesktopServices, QGuiApplication
+
+from clipdesk.ui.workers import Lane
+
+MAX_OPEN = 20  # opening hundreds of viewers at once helps nobody
+
+
+def open_paths(paths: list[str]) -> int:
+    """Open photos in their default applications; returns how many were opened."""
+    for path in paths[:MAX_OPEN]:
+        QDesktopServices.openUrl(QUrl.fromLocalFile(path))
+    return min(len(paths), MAX_OPEN)
+
+
+def _ask_file_manager(uri: str) -> bool:
+    """The freedesktop FileManager1 call that opens the folder with the file selected (Nautilus, Dolphin,
+    Nemo, Thunar...). Runs on a worker: without a session bus dbus-send can wait for seconds."""
+    command = ["dbus-send", "--session", "--print-reply", "--dest=org.freedesktop.FileManager1",
+               "--type=method_call", "/org/freedesktop/FileManager1", "org.freedesktop.FileManager1.ShowItems",
+               f"array:string:{uri}", "string:"]
+    try:
+        return subprocess.run(command, capture_output=True, timeout=3).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+def _open_folder(path: str) -> None:
+    QDesktopServices.openUrl(QUrl.fromLocalFile(os.path.dirname(path)))
+
+
+def show_in_folder(path: str) -> None:
+    """Reveal the file in the file manager, selected where the platform allows it, else open its folder."""
+    if sys.platform == "darwin" and QProcess.startDetached("open", ["-R", path])[0]:
+        return
+    if os.name == "nt" and QProcess.startDetached("explorer", ["/select,", os.path.normpath(path)])[0]:
+        return
+    if sys.platform.startswith("linux") and shutil.which("dbus-send") and os.environ.get("DBUS_SESSION_BUS_ADDRESS"):
+        uri = QUrl.fromLocalFile(path).toString(QUrl.ComponentFormattingOption.FullyEncoded)
+        lane = QGuiApplication.instance().findChild(Lane, "clipdesk-desktop") or \
+            Lane(1, "clipdesk-desktop", QGuiApplication.instance())
+        lane.submit(_ask_file_manager, uri, on_done=lambda shown: None if shown else _open_folder(path))
+        return
+    _open_folder(path)

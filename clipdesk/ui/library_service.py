@@ -1,0 +1,456 @@
+"""The window's one door to the core: library, searcher, indexer and model, driven from worker threads.
+
+Three lanes keep the UI thread free and the core's objects on the threads they expect:
+- the reader lane (one thread) owns the `Searcher` (not thread-safe) and runs searches, listings,
+  counts and small writes such as tagging, in the order they were asked for;
+- the index lane (one thread) runs `index_folders`; the reader lane keeps searching meanwhile (the
+  library is SQLite in WAL mode and the searcher catches up from its change log);
+- thumbnails load on their own pool (thumbnails.py).
+Results come back as signals on the UI thread. Every method here returns at once.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+
+from clipdesk.errors import ClipdeskError
+from clipdesk.library.pathnames import display_path
+from clipdesk.library.records import Folder, Photo
+from clipdesk.library.store import Library
+from clipdesk.settings import load_settings
+from clipdesk.tagging import tags as tagging
+from clipdesk.tagging.label_sets import LabelSet, create_label_set, edit_label_set, get_label_set, label_sets
+from clipdesk.tagging.tags import PhotoTag, TagCount
+from clipdesk.ui.workers import Lane, SignalProgress
+
+# A query with terms ranks the whole library; the grid shows this many of the best.
+RANKED_RESULTS = 1000
+# A query of filters alone (or none: all photos) lists every match.
+ALL_MATCHES = 1 << 40
+
+
+def quote_term(text: str) -> str:
+    """`text` as one quoted term of the query language (backslash and quote escaped)."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def like_query(path: str) -> str:
+    return "like:" + quote_term(path)
+
+
+def tag_query(name: str) -> str:
+    return "tag:" + quote_term(name)
+
+
+def folder_query(path: str) -> str:
+    return "folder:" + quote_term(path)
+
+
+@dataclass
+class ResultSet:
+    """What the grid shows: photos in order, with cosine scores when the query had terms."""
+
+    query: str
+    ids: np.ndarray  # int64
+    paths: list[str]
+    scores: np.ndarray | None  # float32, None for a listing without scores
+    tag_view: str | None = None  # the tag, when the query is exactly one tag: filter (Delete untags there)
+    folder_view: str | None = None
+    names: list[str] | None = None  # file names for display; made from paths when not given
+
+    def __post_init__(self) -> None:
+        # Made where the results are made (a worker), not on the UI thread: 100,000 names take a while.
+        if self.names is None:
+            self.names = [display_path(os.path.basename(path)) for path in self.paths]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @classmethod
+    def empty(cls, query: str = "") -> "ResultSet":
+        return cls(query, np.zeros(0, np.int64), [], None)
+
+
+@dataclass
+class ModelState:
+    name: str | None = None
+    provider: str = ""  # "CPU" or "CUDA" once known
+    device: str = "auto"
+    error: str | None = None  # why no model is usable (none installed, broken package)
+
+
+@dataclass
+class SidebarData:
+    total: int
+    folders: list[tuple[Folder, int]]
+    tags: list[TagCount] = field(default_factory=list)
+    label_sets: list[LabelSet] = field(default_factory=list)
+    problems: int = 0
+
+    @property
+    def tag_names(self) -> list[str]:
+        return [tag.name for tag in self.tags]
+
+
+@dataclass
+class PhotoDetails:
+    photo: Photo
+    tags: list[PhotoTag]
+
+
+class LibraryService(QObject):
+    modelChanged = Signal(object)  # ModelState
+    resultsReady = Signal(object)  # ResultSet
+    searchFailed = Signal(str, str)  # query, one-line message
+    sidebarReady = Signal(object)  # SidebarData
+    indexStarted = Signal(list)  # folders (display form); empty: the whole library
+    indexProgress = Signal(str, int, int, float)  # stage, done, total (-1 unknown), items/s
+    indexFinished = Signal(object)  # IndexSummary
+    indexFailed = Signal(str)
+    libraryChanged = Signal()  # folders changed outside indexing: refresh views
+    tagsChanged = Signal()  # tags were added, removed, accepted or rejected
+    labelRunProgress = Signal(str, int, int, float)  # stage, done, total, rate
+    labelRunFinished = Signal(object)  # LabelRun, restricted to the photos it was asked for
+    labelRunFailed = Signal(str)
+    message = Signal(str)  # a one-line note for the status bar
+    error = Signal(str)  # a one-line failure for the status bar
+
+    def __init__(self, library: Library | None = None, parent: QObject | None = None):
+        super().__init__(parent)
+        settings = load_settings()
+        self.library = library or Library(library_path_setting(settings))
+        self.device = settings.get("device", "auto")
+        self.model_state = ModelState(device=self.device)
+        self._reader = Lane(1, "clipdesk-reader", self)
+        self._indexer = Lane(1, "clipdesk-index", self)
+        self._searcher = None  # lives on the reader lane
+        self._package = None  # the current ModelPackage (read on both lanes; replaced whole)
+        self._search_seq = 0
+        self._seq_lock = threading.Lock()
+        self._progress: SignalProgress | None = None
+        self._pending_folders: list[str] | None = None  # asked for while an index ran
+        self._closed = False
+        self._warmed = False
+
+    # --- model ---
+
+    @property
+    def has_model(self) -> bool:
+        return self._package is not None
+
+    def load_model(self) -> None:
+        """(Re)open the default model with the device preference; modelChanged reports the outcome."""
+        self.device = load_settings().get("device", "auto")
+        if not self._warmed:
+            self._warmed = True
+            self._reader.submit(warm_up)
+        self._reader.submit(self._load_model, self.device, on_done=self._model_loaded)
+
+    def _load_model(self, device: str) -> tuple[ModelState, object]:
+        from clipdesk.runtime.encoders import ClipModel, runtime_device
+        from clipdesk.runtime.registry import resolve_model
+        from clipdesk.search.searcher import Searcher
+
+        try:
+            package = resolve_model(None)
+        except ClipdeskError as exc:
+            self._searcher = None
+            return ModelState(None, "", device, str(exc)), None
+        try:
+            provider = runtime_device(device)
+        except ClipdeskError:
+            provider = "CPU"
+        self._searcher = Searcher(self.library, ClipModel(package, device))
+        return ModelState(package.name, provider, device), package
+
+    def _model_loaded(self, outcome) -> None:
+        state, package = outcome
+        self._package = package
+        self.model_state = state
+        self.modelChanged.emit(state)
+
+    # --- searching and listing ---
+
+    def search(self, text: str) -> int:
+        """Run a query ("" lists every photo); only the latest request's results are delivered."""
+        with self._seq_lock:
+            self._search_seq += 1
+            seq = self._search_seq
+        self._reader.submit(self._search, seq, text, on_done=self._deliver)
+        return seq
+
+    def _is_stale(self, seq: int) -> bool:
+        with self._seq_lock:
+            return seq != self._search_seq
+
+    def _search(self, seq: int, text: str):
+        from clipdesk.search.query import Query, parse_query
+
+        if self._is_stale(seq):
+            return None  # a newer query was typed while this one waited: skip the work
+        try:
+            query = parse_query(text) if text.strip() else Query()
+            if self._searcher is None:  # no model: nothing can be listed or ranked (the banner says why)
+                return seq, text, ResultSet.empty(text), None
+            scored = bool(query.terms)
+            results = self._searcher.search(query, k=RANKED_RESULTS if scored else ALL_MATCHES)
+        except ClipdeskError as exc:
+            return seq, text, None, str(exc)
+        ids = np.fromiter((r.photo_id for r in results), np.int64, len(results))
+        scores = np.fromiter((r.score for r in results), np.float32, len(results)) if scored else None
+        filters = query.filters
+        only = not query.terms and not (filters.exclude_tags or filters.exclude_folders or filters.taken_from
+                                        or filters.taken_until)
+        tag_view = filters.tags[0] if only and len(filters.tags) == 1 and not filters.folders else None
+        folder_view = filters.folders[0] if only and len(filters.folders) == 1 and not filters.tags else None
+        return seq, text, ResultSet(text, ids, [r.path for r in results], scores, tag_view, folder_view), None
+
+    def _deliver(self, outcome) -> None:
+        if outcome is None or self._is_stale(outcome[0]):
+            return
+        _, text, results, problem = outcome
+        if problem is not None:
+            self.searchFailed.emit(text, problem)
+        else:
+            self.resultsReady.emit(results)
+
+    def refresh_sidebar(self) -> None:
+        self._reader.submit(self._sidebar, on_done=self._sidebar_done, on_error=self.error.emit)
+
+    def _sidebar_done(self, data: SidebarData) -> None:
+        self.sidebarReady.emit(data)
+
+    def _sidebar(self) -> SidebarData:
+        library = self.library
+        with library.snapshot():
+            folders = library.folders()
+            counts = library.photo_counts_by_folder()
+            problems = len(library.errors())
+            tags = tagging.tag_counts(library)
+            sets = label_sets(library)
+        return SidebarData(sum(counts.values()), [(folder, counts.get(folder.id, 0)) for folder in folders],
+                           tags, sets, problems)
+
+    def photo_details(self, photo_id: int, on_done) -> None:
+        self._reader.submit(self._details, photo_id, on_done=on_done, on_error=self.error.emit)
+
+    def _details(self, photo_id: int) -> PhotoDetails | None:
+        photo = self.library.photo(photo_id)
+        return PhotoDetails(photo, tagging.tags_of_photos(self.library, [photo_id])[photo_id]) if photo else None
+
+    def errors(self, on_done) -> None:
+        self._reader.submit(self.library.errors, on_done=on_done, on_error=self.error.emit)
+
+    # --- folders ---
+
+    def add_folders(self, folders: Sequence[str]) -> None:
+        """Add folders to the library and index them; without a model they are added, to be indexed later."""
+        folders = [os.fspath(folder) for folder in folders]
+        if not folders:
+            return
+        if self._package is None:
+            self._reader.submit(self._add_only, folders, on_done=self._added_without_model,
+                                on_error=self.error.emit)
+        else:
+            self.index(folders)
+
+    def _add_only(self, folders: list[str]) -> list[str]:
+        return [self.library.add_folder(folder).path for folder in folders]
+
+    def _added_without_model(self, folders: list[str]) -> None:
+        self.libraryChanged.emit()
+        added = "Added 1 folder; it is" if len(folders) == 1 else f"Added {len(folders)} folders; they are"
+        self.message.emit(f"{added} indexed once a model is installed")
+
+    def remove_folder(self, path: str) -> None:
+        if self.indexing:
+            self.error.emit("Folders cannot be removed while indexing runs; cancel it or wait for it to finish")
+            return
+        self._reader.submit(self.library.remove_folder, path,
+                            on_done=lambda count, p=path: self._removed(p, count), on_error=self.error.emit)
+
+    def _removed(self, path: str, count: int) -> None:
+        self.message.emit(f"Removed {display_path(path)} from the library ({count:,} photos; the files are untouched)")
+        self.libraryChanged.emit()
+
+    # --- indexing ---
+
+    @property
+    def indexing(self) -> bool:
+        return self._progress is not None
+
+    def index(self, folders: Sequence[str] | None = None) -> None:
+        """Index folders (adding them), or every library folder when None. A request made while an index
+        runs waits for it, merged with any other waiting request."""
+        if self._closed:
+            return
+        if self._package is None:
+            self.indexFailed.emit("No model is installed: import one (Settings → Models → Import) to index photos")
+            return
+        if self._progress is not None:
+            if folders is None or self._pending_folders == []:
+                self._pending_folders = []  # [] means: every folder
+            else:
+                self._pending_folders = (self._pending_folders or []) + list(folders)
+            return
+        progress = SignalProgress(self._indexer)
+        progress.signals.changed.connect(self.indexProgress)
+        self._progress = progress
+        settings = load_settings()
+        # One decoding thread fewer than cores: the UI thread keeps a core of its own.
+        workers = max(1, (os.cpu_count() or 2) - 1)
+        self._indexer.submit(self._run_index, self._package, None if folders is None else list(folders),
+                             progress, workers, settings.get("device", "auto"),
+                             on_done=self._index_done, on_error=self._index_failed)
+        self.indexStarted.emit([display_path(folder) for folder in folders or []])
+
+    def _run_index(self, package, folders, progress, workers: int, device: str):
+        from clipdesk.library.indexer import index_folders
+
+        return index_folders(self.library, folders, package, progress=progress, workers=workers, device=device)
+
+    def cancel_index(self) -> None:
+        if self._progress is not None:
+            self._pending_folders = None
+            self._progress.cancel()
+
+    def _index_done(self, summary) -> None:
+        self._progress = None
+        self.indexFinished.emit(summary)
+        self._next_index()
+
+    def _index_failed(self, message: str) -> None:
+        self._progress = None
+        self.indexFailed.emit(message)
+        self._next_index()
+
+    def _next_index(self) -> None:
+        pending, self._pending_folders = self._pending_folders, None
+        if pending is not None and not self._closed:
+            self.index(pending or None)
+
+    # --- tags ---
+
+    def tag_photos(self, name: str, photo_ids: Sequence[int], paths: Sequence[str] = ()) -> None:
+        """Tag photos, given by id or (files dropped from a file manager) by path."""
+        self._reader.submit(self._tag, name, list(photo_ids), list(paths), on_done=self._tagged,
+                            on_error=self.error.emit)
+
+    def _tag(self, name: str, photo_ids: list[int], paths: list[str]) -> tuple[str, int]:
+        ids = photo_ids or tagging.photo_ids_for_paths(self.library, paths)
+        tagging.add_tags(self.library, ids, [name])
+        return name, len(ids)
+
+    def _tagged(self, outcome: tuple[str, int]) -> None:
+        name, count = outcome
+        self.message.emit(f"Tagged {count:,} photo{'s' if count != 1 else ''} “{name}”")
+        self.tagsChanged.emit()
+
+    def untag_photos(self, name: str, photo_ids: Sequence[int]) -> None:
+        self._reader.submit(self._untag, name, list(photo_ids), on_done=self._untagged, on_error=self.error.emit)
+
+    def _untag(self, name: str, photo_ids: list[int]) -> tuple[str, int]:
+        return name, tagging.remove_tags(self.library, photo_ids, [name])
+
+    def _untagged(self, outcome: tuple[str, int]) -> None:
+        name, count = outcome
+        self.message.emit(f"Removed “{name}” from {count:,} photo{'s' if count != 1 else ''}")
+        self.tagsChanged.emit()
+
+    def delete_tag(self, name: str) -> None:
+        self._reader.submit(tagging.delete_tag, self.library, name,
+                            on_done=lambda count, n=name: self._untagged((n, count)), on_error=self.error.emit)
+
+    def review_suggestions(self, name: str, photo_ids: Sequence[int], accept: bool) -> None:
+        """Accept (the suggestion becomes the user's tag) or reject (and never suggest it again)."""
+        self._reader.submit(self._review, name, list(photo_ids), accept, on_done=self._reviewed,
+                            on_error=self.error.emit)
+
+    def _review(self, name: str, photo_ids: list[int], accept: bool) -> tuple[str, int, bool]:
+        if accept:
+            # add_tags also confirms where the run did not write a suggestion (a run over a selection).
+            count = tagging.add_tags(self.library, photo_ids, [name])
+        else:
+            count = tagging.reject_suggestions(self.library, photo_ids, name)
+        return name, count, accept
+
+    def _reviewed(self, outcome: tuple[str, int, bool]) -> None:
+        name, count, accept = outcome
+        verb = "Accepted" if accept else "Rejected"
+        self.message.emit(f"{verb} “{name}” on {count:,} photo{'s' if count != 1 else ''}")
+        self.tagsChanged.emit()
+
+    # --- label sets ---
+
+    def save_label_set(self, name: str, labels: Sequence[str], on_done) -> None:
+        """Create the label set, or give an existing one these labels."""
+        self._reader.submit(self._save_label_set, name, list(labels), on_done=on_done,
+                            on_error=self.labelRunFailed.emit)
+
+    def _save_label_set(self, name: str, labels: list[str]) -> LabelSet:
+        try:
+            current = get_label_set(self.library, name)
+        except ClipdeskError:
+            return create_label_set(self.library, name, labels)
+        if [label.casefold() for label in current.labels] == [label.casefold() for label in labels]:
+            return current
+        return edit_label_set(self.library, current.name, labels=labels)
+
+    def run_label_set(self, name: str, photo_ids: Sequence[int] | None = None) -> SignalProgress:
+        """Suggest tags from a label set: over the whole library (suggestions are stored, to review at
+        leisure), or over some photos (computed only; accepting confirms tags on them). Returns the
+        progress, whose cancel() stops the run before it writes anything."""
+        progress = SignalProgress(self._reader)
+        progress.signals.changed.connect(self.labelRunProgress)
+        self._reader.submit(self._run_label_set, name, None if photo_ids is None else list(photo_ids), progress,
+                            on_done=self.labelRunFinished.emit, on_error=self.labelRunFailed.emit)
+        return progress
+
+    def _run_label_set(self, name: str, photo_ids: list[int] | None, progress: SignalProgress):
+        from clipdesk.tagging.suggest import run_label_set
+
+        if self._searcher is None:
+            raise ClipdeskError("No model is installed: import one (Settings → Models → Import) to suggest tags")
+        run = run_label_set(self.library, name, self._searcher.clip, progress=progress, write=photo_ids is None)
+        if photo_ids is not None:
+            wanted = set(photo_ids)
+            run.outcomes = [outcome for outcome in run.outcomes if outcome.photo_id in wanted]
+        return run
+
+    # --- shutting down ---
+
+    def shutdown(self, timeout_ms: int = 30000) -> bool:
+        """Stop indexing (the batch in flight is committed), wait for the lanes, close the database.
+        Returns False when work was still running after the timeout (the database is then left open)."""
+        self._closed = True
+        self.cancel_index()
+        self._reader.clear()
+        finished = self._indexer.shutdown(timeout_ms / 1000) and self._reader.shutdown(timeout_ms / 1000)
+        if finished:
+            self.library.close()
+        return finished
+
+
+def warm_up() -> None:
+    """Import what the first index and the first text search need, and load the tokenizer, while the
+    app is idle after start. Loading extension modules (Pillow, pillow-heif, ONNX Runtime) holds the
+    GIL for up to a few hundred milliseconds: done in the middle of the first index run, that froze
+    the window (seen with py-spy)."""
+    from clipdesk.library import indexer  # noqa: F401 - Pillow and the decoder
+    from clipdesk.library.scanner import supported_extensions
+    from clipdesk.runtime.tokenizer import get_tokenizer
+
+    supported_extensions()  # registers pillow-heif when installed
+    get_tokenizer()
+
+
+def library_path_setting(settings: dict) -> str | None:
+    """The library database chosen in Settings → Library, or None for the default location."""
+    value = settings.get("library_path")
+    return value if isinstance(value, str) and value else None

@@ -1,0 +1,612 @@
+"""The main window: search bar on top; sidebar, photo grid and tagging panel side by side; status bar.
+
+It wires the widgets to the LibraryService and owns the flows that involve several of them: a
+sidebar click becomes a query, a query's results fill the grid, indexing progress refreshes the
+counts and the results while it runs, and closing waits for the indexer to commit what it has.
+"""
+
+from __future__ import annotations
+
+import os
+
+from PySide6.QtCore import QItemSelectionModel, Qt, QTimer
+from PySide6.QtGui import QKeySequence, QPalette, QShortcut
+from PySide6.QtWidgets import (QFileDialog, QFrame, QHBoxLayout, QInputDialog, QLabel, QMainWindow, QMessageBox,
+                               QPushButton, QSlider, QSplitter, QStackedWidget, QToolButton, QVBoxLayout, QWidget)
+
+from clipdesk.library.pathnames import display_path
+from clipdesk.ui import desktop
+from clipdesk.ui.icons import app_icon, icon
+from clipdesk.ui.library_service import (RANKED_RESULTS, LibraryService, ModelState, ResultSet, SidebarData,
+                                         folder_query, like_query, tag_query)
+from clipdesk.ui.photo_grid import DEFAULT_CELL, MAX_CELL, MIN_CELL, PhotoGridModel, PhotoGridView
+from clipdesk.ui.photo_view import PhotoView
+from clipdesk.ui.search_bar import SearchBar
+from clipdesk.ui.sidebar import ALL, FOLDER, LABEL_SET, PROBLEMS, TAG, Sidebar, dropped_folders
+from clipdesk.ui.status_bar import StatusBar
+from clipdesk.ui.theme import current_theme, style
+from clipdesk.ui.thumbnails import ThumbnailLoader
+from clipdesk.ui.welcome import WelcomePage
+
+LIVE_REFRESH_MS = 2000  # while indexing, counts and results catch up this often
+
+
+class Banner(QFrame):
+    """A one-line notice above the grid with an action button (no model installed, for instance)."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setObjectName("banner")
+        self.icon = QLabel(self)
+        self.text = QLabel(self)
+        self.text.setWordWrap(True)
+        self.button = QPushButton(self)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(12, 8, 8, 8)
+        layout.addWidget(self.icon)
+        layout.addWidget(self.text, 1)
+        layout.addWidget(self.button)
+
+    def refresh_icons(self) -> None:
+        self.icon.setPixmap(icon("warning", color=self.palette().color(QPalette.ColorRole.WindowText)).pixmap(18, 18))
+
+
+class MainWindow(QMainWindow):
+
+    def __init__(self, service: LibraryService | None = None, parent=None):
+        super().__init__(parent)
+        self.setWindowTitle("clipdesk")
+        self.setWindowIcon(app_icon())
+        self.resize(1280, 820)
+        self.setAcceptDrops(True)
+        self.service = service or LibraryService(parent=self)
+        if self.service.parent() is None:
+            self.service.setParent(self)
+        self.loader = ThumbnailLoader(self.service.library, parent=self)
+        self.results = ResultSet.empty()
+        self.sidebar_data: SidebarData | None = None
+        self._closing = False
+        self._first_results = True
+        self._model_loaded_once = False
+        self._model_name: str | None = None
+        self._build()
+        self._connect()
+        self._live_timer = QTimer(self)
+        self._live_timer.setInterval(LIVE_REFRESH_MS)
+        self._live_timer.timeout.connect(self._live_refresh)
+        self._progress_seen = False
+        self.service.load_model()
+        self.service.refresh_sidebar()
+
+    # --- building ---
+
+    def _build(self) -> None:
+        self.search_bar = SearchBar(self)
+        self.tag_button = QToolButton(self)
+        self.tag_button.setCheckable(True)
+        self.tag_button.setToolTip("Tag with labels: let the model suggest tags from labels you write")
+        self.tag_button.setText("Tag with labels")
+        self.tag_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.settings_button = QToolButton(self)
+        self.settings_button.setToolTip("Settings (Ctrl+,)")
+        self.settings_button.setAutoRaise(True)
+        top = QFrame(self)
+        top.setObjectName("topBar")
+        top_layout = QHBoxLayout(top)
+        top_layout.setContentsMargins(14, 10, 12, 8)
+        top_layout.setSpacing(10)
+        logo = QLabel(top)
+        logo.setPixmap(app_icon().pixmap(30, 30))
+        top_layout.addWidget(logo, 0, Qt.AlignmentFlag.AlignTop)
+        top_layout.addWidget(self.search_bar, 1)
+        top_layout.addWidget(self.tag_button, 0, Qt.AlignmentFlag.AlignTop)
+        top_layout.addWidget(self.settings_button, 0, Qt.AlignmentFlag.AlignTop)
+
+        self.sidebar = Sidebar(self)
+        self.grid_model = PhotoGridModel(self.loader, self)
+        self.grid = PhotoGridView(self.grid_model, self)
+        self.banner = Banner(self)
+        self.banner.hide()
+        self.view_title = QLabel("All photos", self)
+        self.view_title.setObjectName("viewTitle")
+        self.view_subtitle = QLabel(self)
+        self.view_subtitle.setObjectName("viewSubtitle")
+        self.zoom = QSlider(Qt.Orientation.Horizontal, self)
+        self.zoom.setRange(MIN_CELL, MAX_CELL)
+        self.zoom.setValue(DEFAULT_CELL)
+        self.zoom.setFixedWidth(120)
+        self.zoom.setToolTip("Thumbnail size (Ctrl+wheel)")
+        header_widget = QWidget(self)
+        header = QHBoxLayout(header_widget)
+        header.setContentsMargins(16, 12, 16, 4)
+        header.addWidget(self.view_title)
+        header.addSpacing(8)
+        header.addWidget(self.view_subtitle, 0, Qt.AlignmentFlag.AlignBaseline)
+        header.addStretch(1)
+        header.addWidget(self.zoom)
+        library_page = QWidget(self)
+        library_page.setAutoFillBackground(True)
+        library_page.setBackgroundRole(QPalette.ColorRole.Base)
+        page = QVBoxLayout(library_page)
+        page.setContentsMargins(0, 0, 0, 0)
+        page.setSpacing(0)
+        banner_box = QVBoxLayout()
+        banner_box.setContentsMargins(12, 10, 12, 0)
+        banner_box.addWidget(self.banner)
+        page.addLayout(banner_box)
+        page.addWidget(header_widget)
+        page.addWidget(self.grid, 1)
+
+        self.welcome = WelcomePage(self)
+        self.pages = QStackedWidget(self)
+        self.pages.addWidget(library_page)
+        self.pages.addWidget(self.welcome)
+        self.library_page = library_page
+
+        self.tag_panel = self._make_tag_panel()
+        self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        self.splitter.addWidget(self.sidebar)
+        self.splitter.addWidget(self.pages)
+        if self.tag_panel is not None:
+            self.splitter.addWidget(self.tag_panel)
+            self.tag_panel.hide()
+        else:
+            self.tag_button.hide()
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setCollapsible(1, False)
+        self.splitter.setSizes([250, 900, 340])
+        self.splitter.setHandleWidth(1)
+
+        central = QWidget(self)
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(top)
+        layout.addWidget(self.splitter, 1)
+        self.setCentralWidget(central)
+        self.status = StatusBar(self)
+        self.setStatusBar(self.status)
+        self.photo_view = PhotoView(self.service, self.grid_model, self)
+        self.grid.empty_text = "Loading…"
+        # The stylesheet goes on everything but the grid (see theme.py).
+        for widget in (top, self.sidebar, self.banner, header_widget, self.welcome, self.status, self.photo_view):
+            style(widget)
+        if self.tag_panel is not None:
+            style(self.tag_panel)
+        self._refresh_icons()
+
+    def _make_tag_panel(self):
+        """The zero-shot tagging panel, when the tagging core is part of this build."""
+        try:
+            from clipdesk.ui.tagging_panel import TaggingPanel
+        except ImportError:
+            return None
+        return TaggingPanel(self.service, self)
+
+    def _connect(self) -> None:
+        service = self.service
+        service.modelChanged.connect(self._model_changed)
+        service.resultsReady.connect(self._show_results)
+        service.searchFailed.connect(self._search_failed)
+        service.sidebarReady.connect(self._sidebar_ready)
+        service.indexStarted.connect(self._index_started)
+        service.indexProgress.connect(self._index_progress)
+        service.indexFinished.connect(self._index_finished)
+        service.indexFailed.connect(self._index_failed)
+        service.libraryChanged.connect(self._library_changed)
+        service.tagsChanged.connect(self._library_changed)
+        service.message.connect(self.status.note)
+        service.error.connect(self.status.error)
+
+        self.search_bar.queryChanged.connect(self._run_query)
+        self.search_bar.leaveDown.connect(self._focus_grid)
+        self.grid.openRequested.connect(self._open)
+        self.grid.previewRequested.connect(self.photo_view.show_row)
+        self.grid.findSimilarRequested.connect(self.find_similar)
+        self.grid.showInFolderRequested.connect(desktop.show_in_folder)
+        self.grid.tagRequested.connect(self.tag_photos)
+        self.grid.untagRequested.connect(self.untag_photos)
+        self.grid.deletePressed.connect(self._delete_pressed)
+        self.grid.zoomChanged.connect(self.zoom.setValue)
+        self.zoom.valueChanged.connect(self.grid.set_zoom)
+        self.grid.selectionModel().selectionChanged.connect(self._selection_changed)
+        self.photo_view.findSimilarRequested.connect(self.find_similar)
+        self.photo_view.openRequested.connect(self._open)
+        self.photo_view.showInFolderRequested.connect(desktop.show_in_folder)
+        self.photo_view.rowChanged.connect(self._follow_preview)
+
+        view = self.sidebar.view
+        view.filterRequested.connect(self._sidebar_filter)
+        view.folderDropped.connect(self.add_folders)
+        view.photosDroppedOnTag.connect(self._photos_dropped_on_tag)
+        view.removeFolderRequested.connect(self._remove_folder)
+        view.reindexRequested.connect(lambda folder: self.reindex([folder] if folder else None))
+        view.addFolderRequested.connect(self.choose_folder)
+        view.deleteTagRequested.connect(self._delete_tag)
+
+        self.welcome.addFolderRequested.connect(self.choose_folder)
+        self.welcome.sampleRequested.connect(lambda folder: self.add_folders([folder]))
+        self.welcome.importModelRequested.connect(lambda: self.open_settings(import_model=True))
+        self.banner.button.clicked.connect(lambda: self.open_settings(import_model=True))
+        self.status.cancelRequested.connect(self.service.cancel_index)
+        self.status.modelClicked.connect(self.open_settings)
+        self.settings_button.clicked.connect(self.open_settings)
+        self.tag_button.toggled.connect(self._toggle_tag_panel)
+        if self.tag_panel is not None:
+            self.tag_panel.selection_ids = self.grid.selected_ids
+            self.tag_panel.photoActivated.connect(self._show_photo)
+            self.tag_panel.closeRequested.connect(lambda: self.tag_button.setChecked(False))
+        theme = current_theme()
+        if theme is not None:
+            theme.changed.connect(self._refresh_icons)
+
+        shortcuts = [
+            (QKeySequence.StandardKey.Find, self.search_bar.focus),
+            (QKeySequence("Ctrl+L"), self.search_bar.focus),
+            (QKeySequence.StandardKey.SelectAll, self._select_all),
+            (QKeySequence.StandardKey.Preferences, self.open_settings),
+            (QKeySequence("Ctrl+,"), self.open_settings),
+            (QKeySequence("Ctrl+O"), self.choose_folder),
+            (QKeySequence.StandardKey.Refresh, self.reindex),
+            (QKeySequence("Ctrl+T"), lambda: self.tag_button.toggle()),
+        ]
+        for sequence, slot in shortcuts:
+            shortcut = QShortcut(sequence, self)
+            shortcut.activated.connect(slot)
+
+    def _refresh_icons(self) -> None:
+        self.settings_button.setIcon(icon("settings"))
+        self.tag_button.setIcon(icon("sparkle"))
+        self.search_bar.field.search_action.setIcon(icon("search", QPalette.ColorRole.PlaceholderText))
+        self.sidebar.add_button.setIcon(icon("folder-add"))
+        self.banner.refresh_icons()
+        if self.tag_panel is not None:
+            self.tag_panel.refresh_icons()
+        self.status.set_model(self.service.model_state)
+        self.grid.viewport().update()
+        self.sidebar.view.viewport().update()
+
+    # --- model ---
+
+    def _model_changed(self, state: ModelState) -> None:
+        first_load, previous = not self._model_loaded_once, self._model_name
+        self._model_loaded_once, self._model_name = True, state.name
+        self.status.set_model(state)
+        self.welcome.set_model(state)
+        if state.name:
+            self.banner.hide()
+        else:
+            self.banner.text.setText("<b>No model is installed.</b> clipdesk needs a CLIP model to index and search "
+                                     "photos. Import a CLIP checkpoint or a clipdesk model package to start.")
+            self.banner.button.setText("Import a model…")
+            self.banner.show()
+        self._run_query(self.search_bar.text())
+        # A model chosen or imported while the app runs: index the library with it (only photos it has
+        # not embedded yet are processed), so that searching works at once.
+        if state.name and state.name != previous and not first_load and self.sidebar_data and self.sidebar_data.folders:
+            self.service.index(None)
+
+    # --- querying ---
+
+    def _run_query(self, text: str) -> None:
+        self.service.search(text)
+
+    def _show_results(self, results: ResultSet) -> None:
+        same_query = results.query == self.results.query and not self._first_results
+        keep = self._grid_state() if same_query else None
+        self.results = results
+        self._first_results = False
+        self.grid.tag_view = results.tag_view
+        self.grid_model.set_results(results)
+        if keep is not None:
+            self._restore_grid_state(*keep)
+        else:
+            self.grid.scrollToTop()
+        self._update_header()
+        self.search_bar.show_error(None)
+        self._sync_sidebar_selection()
+
+    def _search_failed(self, text: str, message: str) -> None:
+        if text == self.search_bar.text().strip():
+            self.search_bar.show_error(message)
+
+    def _update_header(self) -> None:
+        results, count = self.results, len(self.results)
+        if results.tag_view:
+            title = f"Tag: {results.tag_view}"
+        elif results.folder_view:
+            title = os.path.basename(results.folder_view.rstrip(os.sep)) or results.folder_view
+        elif not results.query:
+            title = "All photos"
+        elif results.query.startswith("like:"):
+            title = "Similar photos"
+        else:
+            title = f"“{results.query}”"
+        self.view_title.setText(title)
+        noun = "photo" if count == 1 else "photos"
+        if results.scores is None:
+            subtitle = f"{count:,} {noun}"
+        else:  # a ranked query shows the best RANKED_RESULTS of the library
+            subtitle = f"{'best ' if count == RANKED_RESULTS else ''}{count:,} {noun}, most similar first"
+        self.view_subtitle.setText(subtitle)
+        self.grid.empty_text = self._empty_text()
+        self._selection_changed()
+
+    def _empty_text(self) -> str:
+        if not self.service.has_model:
+            return "No model is installed yet, so nothing can be shown or searched."
+        tag = self.results.tag_view
+        if tag and self.sidebar_data:
+            suggested = next((t.suggested for t in self.sidebar_data.tags if t.name.lower() == tag.lower()), 0)
+            if suggested:
+                return (f"No photo has the tag “{tag}” yet: it is only suggested for {suggested:,}. Review the "
+                        "suggestions in Tag with labels (Ctrl+T) to accept them.")
+        if self.results.query:
+            return "No photos match this search."
+        if self.service.indexing:
+            return "Indexing… photos appear here as they are indexed."
+        return "No photos in the library yet. Add a folder, or drop one on this window."
+
+    def _sync_sidebar_selection(self) -> None:
+        results = self.results
+        if results.tag_view:
+            self.sidebar.view.show_selection(TAG, results.tag_view)
+        elif results.folder_view:
+            self.sidebar.view.show_selection(FOLDER, os.path.abspath(os.path.expanduser(results.folder_view)))
+        elif not results.query:
+            self.sidebar.view.show_selection(ALL)
+        else:
+            self.sidebar.view.show_selection(None)
+
+    def find_similar(self, path: str) -> None:
+        self.search_bar.set_query(like_query(path))
+
+    # --- grid state across live refreshes ---
+
+    def _grid_state(self):
+        current = self.grid.currentIndex()
+        current_id = self.grid_model.photo_id(current.row()) if current.isValid() else None
+        return self.grid.selected_ids(), current_id, self.grid.verticalScrollBar().value()
+
+    def _restore_grid_state(self, ids, current_id, scroll) -> None:
+        self.grid.select_ids(ids, current_id)
+        self.grid.verticalScrollBar().setValue(scroll)
+
+    def _selection_changed(self, *_) -> None:
+        count = self.grid.selected_count()
+        if self.tag_panel is not None:
+            self.tag_panel.set_selection_count(count)
+        if count > 1:
+            self.status.note(f"{count:,} photos selected", 0)
+        elif self.status.note_label.text().endswith("selected"):
+            self.status.note("", 0)
+
+    def _select_all(self) -> None:
+        self.grid.setFocus()
+        self.grid.selectAll()
+
+    def _focus_grid(self) -> None:
+        self.grid.setFocus()
+        if not self.grid.currentIndex().isValid() and self.grid_model.rowCount():
+            self.grid.setCurrentIndex(self.grid_model.index(0))
+
+    def _show_photo(self, photo_id: int) -> None:
+        """Select a photo in the grid (from the tagging panel), or say it is not among the results."""
+        row = self.grid_model.row_of(photo_id)
+        if row is None:
+            self.status.note("That photo is not in the current view; clear the search to see every photo")
+            return
+        self.grid.select_ids([photo_id], photo_id)
+        self.grid.scrollTo(self.grid_model.index(row))
+
+    def _follow_preview(self, row: int) -> None:
+        index = self.grid_model.index(row)
+        self.grid.selectionModel().setCurrentIndex(index, QItemSelectionModel.SelectionFlag.ClearAndSelect)
+        self.grid.scrollTo(index)
+
+    def _open(self, paths: list[str]) -> None:
+        opened = desktop.open_paths(paths)
+        if opened < len(paths):
+            self.status.note(f"Opened the first {opened} of {len(paths):,} photos")
+
+    # --- sidebar ---
+
+    def _sidebar_ready(self, data: SidebarData) -> None:
+        first = self.sidebar_data is None
+        self.sidebar_data = data
+        self.sidebar.view.populate(data)
+        self.grid.tag_names = data.tag_names
+        if self.tag_panel is not None:
+            self.tag_panel.set_label_sets(data.label_sets)
+        self._sync_sidebar_selection()
+        welcome = not data.folders and not self.service.indexing
+        self.pages.setCurrentWidget(self.welcome if welcome else self.library_page)
+        if first and data.folders and self.service.has_model and data.total == 0:
+            self.service.index(None)  # folders added while no model was installed: index them now
+
+    def _sidebar_filter(self, kind: str, value: str) -> None:
+        if kind == ALL:
+            self.search_bar.set_query("")
+        elif kind == FOLDER:
+            self.search_bar.set_query(folder_query(value))
+        elif kind == TAG:
+            self.search_bar.set_query(tag_query(value))
+        elif kind == PROBLEMS:
+            self._show_problems()
+        elif kind == LABEL_SET and self.tag_panel is not None:
+            self.tag_button.setChecked(True)
+            self.tag_panel.choose_label_set(value)
+
+    def _show_problems(self) -> None:
+        from clipdesk.ui.problems_dialog import ProblemsDialog
+
+        self.service.errors(on_done=lambda records: ProblemsDialog(records, self).exec())
+        self._sync_sidebar_selection()
+
+    def _library_changed(self) -> None:
+        self.service.refresh_sidebar()
+        self._run_query(self.search_bar.text())
+
+    # --- folders and indexing ---
+
+    def choose_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Add a folder of photos", os.path.expanduser("~"))
+        if folder:
+            self.add_folders([folder])
+
+    def add_folders(self, folders: list[str]) -> None:
+        if not folders:
+            return
+        self.pages.setCurrentWidget(self.library_page)
+        self.service.add_folders(folders)
+
+    def reindex(self, folders: list[str] | None = None) -> None:
+        """Pick up new, changed and removed photos in some folders, or in the whole library."""
+        if folders is None and not (self.sidebar_data and self.sidebar_data.folders):
+            self.status.note("The library has no folders yet: add one first (Ctrl+O)")
+            return
+        self.service.index(folders)
+
+    def _remove_folder(self, path: str) -> None:
+        answer = QMessageBox.question(
+            self, "Remove folder", f"Remove {display_path(path)} from the library?\n\nIts photos leave the library "
+            "with their tags; the files themselves are not touched.")
+        if answer == QMessageBox.StandardButton.Yes:
+            self.service.remove_folder(path)
+
+    def _index_started(self, folders: list[str]) -> None:
+        self.pages.setCurrentWidget(self.library_page)
+        self.status.show_indexing(True)
+        self.status.index_progress("scanning", 0, -1, 0.0)
+        where = ", ".join(folders) if folders else "the library"
+        self.status.note(f"Indexing {where}")
+        self._live_timer.start()
+        self.grid.empty_text = self._empty_text()
+
+    def _index_progress(self, stage: str, done: int, total: int, rate: float) -> None:
+        self._progress_seen = True
+        self.status.index_progress(stage, done, total, rate)
+
+    def _live_refresh(self) -> None:
+        if self._progress_seen:
+            self._progress_seen = False
+            self.service.refresh_sidebar()
+            self._run_query(self.results.query)
+
+    def _index_finished(self, summary) -> None:
+        self._live_timer.stop()
+        self.status.show_indexing(False)
+        parts = [f"{summary.scanned:,} photos"]
+        if summary.indexed:
+            parts.append(f"{summary.indexed:,} newly indexed")
+        if summary.moved:
+            parts.append(f"{summary.moved:,} moved")
+        if summary.removed:
+            parts.append(f"{summary.removed:,} gone")
+        if summary.failed:
+            parts.append(f"{summary.failed:,} could not be read")
+        lead = "Indexing cancelled (run it again to go on): " if summary.cancelled else "Indexed: "
+        self.status.note(lead + ", ".join(parts), 0 if summary.failed else 12000)
+        for problem in summary.folder_problems[:1]:
+            self.status.error(problem)
+        if self._closing:
+            self.close()
+            return
+        self._library_changed()
+
+    def _index_failed(self, message: str) -> None:
+        self._live_timer.stop()
+        self.status.show_indexing(False)
+        self.status.error(message)
+        if self._closing:
+            self.close()
+            return
+        self._library_changed()
+
+    # --- tagging ---
+
+    def tag_photos(self, ids: list[int], name: str, paths: list[str] | None = None) -> None:
+        if not name:
+            name, ok = QInputDialog.getText(self, "New tag", "Tag name:")
+            name = name.strip()
+            if not ok or not name:
+                return
+        self.service.tag_photos(name, ids, paths or [])
+
+    def untag_photos(self, ids: list[int], name: str) -> None:
+        if ids and name:
+            self.service.untag_photos(name, ids)
+
+    def _photos_dropped_on_tag(self, name: str, ids: list[int], paths: list[str]) -> None:
+        self.tag_photos(ids, name, paths)
+
+    def _delete_pressed(self) -> None:
+        if self.results.tag_view:
+            self.untag_photos(self.grid.selected_ids(), self.results.tag_view)
+        else:
+            self.status.note("Delete removes a tag from photos while a tag is shown; open a tag in the sidebar")
+
+    def _delete_tag(self, name: str) -> None:
+        answer = QMessageBox.question(self, "Delete tag", f"Delete the tag “{name}” from every photo that has it?")
+        if answer == QMessageBox.StandardButton.Yes:
+            self.service.delete_tag(name)
+
+    def _toggle_tag_panel(self, shown: bool) -> None:
+        if self.tag_panel is not None:
+            self.tag_panel.setVisible(shown)
+
+    # --- settings ---
+
+    def settings_dialog(self):
+        """The settings dialog, wired to this window: a new default model or device reloads the model."""
+        from clipdesk.ui.settings_dialog import SettingsDialog
+
+        dialog = SettingsDialog(self.service.library.path, self)
+        dialog.models.modelsChanged.connect(self.service.load_model)
+        dialog.device.deviceChanged.connect(self._device_changed)
+        return dialog
+
+    def open_settings(self, import_model: bool = False) -> None:
+        dialog = self.settings_dialog()
+        if import_model:
+            dialog.tabs.setCurrentWidget(dialog.models)
+        dialog.exec()
+        dialog.models.shutdown()
+        dialog.deleteLater()
+
+    def _device_changed(self, _device: str) -> None:
+        self.service.load_model()
+
+    # --- drops anywhere on the window: folders ---
+
+    def dragEnterEvent(self, event) -> None:
+        if dropped_folders(event.mimeData()):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event) -> None:
+        folders = dropped_folders(event.mimeData())
+        if folders:
+            event.acceptProposedAction()
+            self.add_folders(folders)
+
+    # --- closing ---
+
+    def closeEvent(self, event) -> None:
+        if self.service.indexing:
+            # Stop the indexer and close once it has committed its last batch: nothing indexed is lost,
+            # and the next run goes on from there.
+            if not self._closing:
+                self._closing = True
+                self.status.note("Stopping indexing before closing…", 0)
+                self.service.cancel_index()
+            event.ignore()
+            return
+        self.photo_view.close()
+        self.photo_view.shutdown()
+        if self.tag_panel is not None:
+            self.tag_panel.shutdown()
+        self.loader.stop()
+        self.service.shutdown()
+        super().closeEvent(event)

@@ -1,0 +1,144 @@
+"""Grid thumbnails: loaded from the library's thumbnail cache on worker threads, newest request first.
+
+The grid asks for a thumbnail when it paints a cell. Requests go on a stack: scrolling fast through
+100,000 photos, the cells on screen now are served before those scrolled past, and the oldest
+requests are dropped once the stack is full (they are asked again if the cell comes back). Each
+worker reads the photo's content hash from the library, makes the cached JPEG if it was deleted
+(`ensure_thumbnail`), and crops it to a square of the cell's size; the UI thread only turns the
+finished QImage into a pixmap.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+
+from PySide6.QtCore import QObject, QRect, Qt, Signal
+from PySide6.QtGui import QImage, QImageReader, QPixmap
+
+from clipdesk.errors import ClipdeskError
+from clipdesk.library.store import Library
+from clipdesk.library.thumbnails import ensure_thumbnail
+from clipdesk.ui.workers import Lane, one_line
+
+MAX_PENDING = 400
+
+
+def cover_square(image: QImage, side: int) -> QImage:
+    """Scale `image` to cover a side x side square and crop the middle (no bars, aspect kept)."""
+    if image.isNull() or side <= 0:
+        return image
+    scaled = image.scaled(side, side, Qt.AspectRatioMode.KeepAspectRatioByExpanding,
+                          Qt.TransformationMode.SmoothTransformation)
+    x, y = (scaled.width() - side) // 2, (scaled.height() - side) // 2
+    return scaled.copy(QRect(x, y, side, side))
+
+
+def read_image(path: str, max_side: int | None = None) -> QImage:
+    """A photo as an upright QImage, scaled down to fit max_side while decoding. Safe off the UI thread."""
+    reader = QImageReader(path)
+    reader.setAutoTransform(True)  # EXIF orientation
+    if max_side:
+        size = reader.size()
+        if size.isValid() and max(size.width(), size.height()) > max_side:
+            reader.setScaledSize(size.scaled(max_side, max_side, Qt.AspectRatioMode.KeepAspectRatio))
+    image = reader.read()
+    if image.isNull():
+        raise ClipdeskError(f"cannot show {path}: {reader.errorString()}")
+    return image
+
+
+class ThumbnailLoader(QObject):
+    loaded = Signal(int, int, QImage)  # photo id, side, square image
+    failed = Signal(int, str)  # photo id, one line
+
+    def __init__(self, library: Library, threads: int = 2, parent: QObject | None = None):
+        super().__init__(parent)
+        self.library = library
+        self._lane = Lane(threads, "clipdesk-thumbnails", self, nice=2)
+        self._threads = threads
+        self._lock = threading.Lock()
+        self._stack: OrderedDict[tuple[int, int], None] = OrderedDict()  # newest last
+        self._running = 0
+        self._stopped = False
+
+    def request(self, photo_id: int, side: int) -> None:
+        key = (int(photo_id), int(side))
+        with self._lock:
+            if self._stopped:
+                return
+            if key in self._stack:
+                self._stack.move_to_end(key)  # wanted again: serve it sooner
+                return
+            self._stack[key] = None
+            while len(self._stack) > MAX_PENDING:
+                self._stack.popitem(last=False)
+            start = self._running < self._threads
+            if start:
+                self._running += 1
+        if start:
+            self._lane.submit(self._drain)
+
+    def forget_pending(self) -> None:
+        """Drop requests not yet started (the grid shows something else now)."""
+        with self._lock:
+            self._stack.clear()
+
+    def _drain(self) -> None:
+        while True:
+            with self._lock:
+                if not self._stack or self._stopped:
+                    self._running -= 1
+                    return
+                photo_id, side = self._stack.popitem(last=True)[0]
+            try:
+                image = self._load(photo_id, side)
+            except Exception as exc:  # noqa: BLE001 - a bad photo shows a broken-image cell, nothing more
+                self._lane.post(self._emit_failed, (photo_id, one_line(exc)))
+            else:
+                self._lane.post(self._emit_loaded, (photo_id, side, image))
+
+    # Signals are emitted on the UI thread only (see workers.py).
+    def _emit_loaded(self, values: tuple) -> None:
+        self.loaded.emit(*values)
+
+    def _emit_failed(self, values: tuple) -> None:
+        self.failed.emit(*values)
+
+    def _load(self, photo_id: int, side: int) -> QImage:
+        photo = self.library.photo(photo_id)
+        if photo is None or not photo.hash:
+            raise ClipdeskError("this photo is no longer in the library")
+        return cover_square(read_image(str(ensure_thumbnail(photo.path, photo.hash))), side)
+
+    def stop(self, timeout_ms: int = 5000) -> None:
+        with self._lock:
+            self._stopped = True
+            self._stack.clear()
+        self._lane.shutdown(timeout_ms / 1000)
+
+
+class PixmapCache:
+    """Least recently used pixmaps by photo id, at one side length (a zoom change empties it)."""
+
+    def __init__(self, capacity: int = 1000):
+        self.capacity = capacity
+        self._items: OrderedDict[int, QPixmap] = OrderedDict()
+
+    def get(self, photo_id: int) -> QPixmap | None:
+        pixmap = self._items.get(photo_id)
+        if pixmap is not None:
+            self._items.move_to_end(photo_id)
+        return pixmap
+
+    def put(self, photo_id: int, pixmap: QPixmap) -> None:
+        self._items[photo_id] = pixmap
+        self._items.move_to_end(photo_id)
+        while len(self._items) > self.capacity:
+            self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        self._items.clear()
+
+    def __len__(self) -> int:
+        return len(self._items)

@@ -1,0 +1,116 @@
+"""The first-run page: add a folder or try the sample library, and what the default model knows.
+
+Shown while the library has no folders. It says plainly that clipdesk's own default model was
+trained on emoji and icons, so it knows icons, emoji and clip-art rather than photographs, and points
+to importing a real CLIP checkpoint for photo libraries.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QPalette
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+
+from clipdesk import paths
+from clipdesk.ui.icons import app_icon, icon
+from clipdesk.ui.library_service import ModelState
+
+SAMPLE_LIBRARY = "sample-library"
+
+MODEL_NOTE = (
+    "<b>About the default model.</b> clipdesk's own model was trained on open emoji and icon collections: "
+    "it knows icons, emoji and clip-art, <i>not photographs</i>, so searching real photos with it gives poor "
+    "results. For your photos, import a real CLIP checkpoint (for example OpenAI's ViT-B/32) in "
+    "<b>Settings → Models → Import</b>."
+)
+NO_MODEL_NOTE = ("<b>No model is installed yet.</b> Photos can be added now; they are indexed as soon as a "
+                 "model is imported.")
+
+
+def sample_library_path():
+    """The sample library shipped in resources/, or None when this build has none."""
+    folder = paths.resources_dir() / SAMPLE_LIBRARY
+    return folder if folder.is_dir() else None
+
+
+class WelcomePage(QWidget):
+    addFolderRequested = Signal()
+    sampleRequested = Signal(str)
+    importModelRequested = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        logo = QLabel(self)
+        logo.setPixmap(app_icon().pixmap(96, 96))
+        logo.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        title = QLabel("Welcome to clipdesk", self)
+        title.setObjectName("welcomeTitle")
+        title.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        subtitle = QLabel("Find any photo by typing what is in it. Everything stays on this computer.", self)
+        subtitle.setObjectName("muted")
+        subtitle.setAlignment(Qt.AlignmentFlag.AlignCenter)
+
+        self.add_button = QPushButton(icon("folder-add", QPalette.ColorRole.HighlightedText),
+                                      "  Add a folder of photos…", self)
+        self.add_button.setObjectName("primary")
+        self.add_button.setMinimumHeight(40)
+        self.add_button.clicked.connect(self.addFolderRequested.emit)
+        self.sample_button = QPushButton(icon("photos"), "  Try the sample library", self)
+        self.sample_button.setMinimumHeight(40)
+        self.sample_button.clicked.connect(self._sample)
+        sample = sample_library_path()
+        self.sample_button.setEnabled(sample is not None)
+        self.sample_button.setToolTip("A few photos bundled with clipdesk, to try searching and tagging"
+                                      if sample else "The sample library is not included in this build of clipdesk")
+        buttons = QHBoxLayout()
+        buttons.setSpacing(12)
+        buttons.addStretch(1)
+        buttons.addWidget(self.add_button)
+        buttons.addWidget(self.sample_button)
+        buttons.addStretch(1)
+        drop_hint = QLabel("You can also drop a folder anywhere on this window.", self)
+        drop_hint.setObjectName("muted")
+        drop_hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+
+        card = QFrame(self)
+        card.setObjectName("card")
+        self.model_note = QLabel(card)
+        self.model_note.setWordWrap(True)
+        self.model_note.setTextFormat(Qt.TextFormat.RichText)
+        self.import_button = QPushButton(icon("model"), "Import a model…", card)
+        self.import_button.clicked.connect(self.importModelRequested.emit)
+        card_layout = QVBoxLayout(card)
+        card_layout.setContentsMargins(18, 16, 18, 16)
+        card_layout.addWidget(self.model_note)
+        import_row = QHBoxLayout()
+        import_row.addStretch(1)
+        import_row.addWidget(self.import_button)
+        card_layout.addLayout(import_row)
+        card.setFixedWidth(600)
+
+        column = QVBoxLayout()
+        column.setSpacing(14)
+        column.addStretch(2)
+        column.addWidget(logo)
+        column.addWidget(title)
+        column.addWidget(subtitle)
+        column.addSpacing(14)
+        column.addLayout(buttons)
+        column.addWidget(drop_hint)
+        column.addSpacing(22)
+        column.addWidget(card, 0, Qt.AlignmentFlag.AlignHCenter)
+        column.addStretch(3)
+        layout = QHBoxLayout(self)
+        layout.addStretch(1)
+        layout.addLayout(column, 4)
+        layout.addStretch(1)
+        self.set_model(ModelState())
+
+    def set_model(self, state: ModelState) -> None:
+        note = MODEL_NOTE if state.name else MODEL_NOTE + "<br><br>" + NO_MODEL_NOTE
+        self.model_note.setText(note)
+
+    def _sample(self) -> None:
+        folder = sample_library_path()
+        if folder is not None:
+            self.sampleRequested.emit(str(folder))

@@ -1,0 +1,163 @@
+"""The search bar and the grid: typing ranks photos, drops search by image, the grid loads thumbnails,
+handles keys, the context menu's targets and 100,000 photos."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QItemSelectionModel, Qt
+from test_ui_support import (MODEL_NAME, app, bundled_dir, drop_urls, installed_model,  # noqa: F401
+                             make_photos, open_window, wait_indexed, wait_model, wait_results)
+
+from clipdesk.library.store import Library
+from clipdesk.search.searcher import Searcher
+from clipdesk.ui.library_service import ResultSet
+from clipdesk.ui.photo_grid import (FAILED_ROLE, PHOTO_IDS_MIME, SCORE_ROLE, THUMBNAIL_ROLE, PhotoGridModel,
+                                    PhotoGridView, photo_ids_from_mime)
+from clipdesk.ui.thumbnails import ThumbnailLoader
+
+
+@pytest.fixture
+def indexed_window(tmp_path, installed_model, open_window, qtbot):
+    photos = make_photos(tmp_path / "photos", 16)
+    window = open_window()
+    wait_model(qtbot, window)
+    window.add_folders([str(tmp_path / "photos")])
+    wait_indexed(qtbot, window, len(photos))
+    wait_results(qtbot, window, "", len(photos))
+    return window, photos
+
+
+def test_typing_a_query_shows_ranked_results_once_typing_pauses(indexed_window, qtbot):
+    window, photos = indexed_window
+    asked = []
+    original = window.service.search
+    window.service.search = lambda text: (asked.append(text), original(text))[1]
+
+    qtbot.keyClicks(window.search_bar.field, "red car")
+    results = wait_results(qtbot, window, "red car")
+    assert asked == ["red car"]  # one search for seven keystrokes: debounced
+
+    with Library() as library:
+        expected = Searcher(library, MODEL_NAME).search("red car", k=100)
+    assert results.ids.tolist() == [hit.photo_id for hit in expected]
+    assert np.allclose(results.scores, [hit.score for hit in expected], atol=1e-6)
+    assert np.all(np.diff(results.scores) <= 0)  # best first
+    model = window.grid_model
+    assert model.rowCount() == len(photos)
+    assert model.index(0).data(SCORE_ROLE) == pytest.approx(float(results.scores[0]))
+    assert "similarity" in model.index(0).data(Qt.ItemDataRole.ToolTipRole)
+    assert window.view_title.text() == "“red car”"
+
+
+def test_a_query_that_does_not_parse_says_why_under_the_field(indexed_window, qtbot):
+    window, _ = indexed_window
+    window.search_bar.set_query('beach "unclosed')
+    qtbot.waitUntil(lambda: window.search_bar.error.isVisibleTo(window), timeout=30000)
+    assert "unclosed quote" in window.search_bar.error.text()
+    assert "\n" not in window.search_bar.error.text()
+    window.search_bar.set_query("beach")
+    wait_results(qtbot, window, "beach")
+    assert not window.search_bar.error.isVisibleTo(window)
+
+
+def test_dropping_a_photo_on_the_search_bar_finds_similar_ones(indexed_window, qtbot):
+    window, photos = indexed_window
+    moved, dropped = drop_urls(window.search_bar.field, [photos[5]])
+    assert moved and dropped
+    assert window.search_bar.text().startswith("like:")
+    results = wait_results(qtbot, window, window.search_bar.text())
+    with Library() as library:
+        own_id = library.photo_id(photos[5])
+    assert results.ids[0] == own_id and results.scores[0] == pytest.approx(1.0, abs=1e-3)
+    assert window.view_title.text() == "Similar photos"
+
+
+def test_find_similar_from_the_grid_and_keys(indexed_window, qtbot):
+    window, photos = indexed_window
+    grid, model = window.grid, window.grid_model
+    opened, previews = [], []
+    grid.openRequested.disconnect()
+    grid.openRequested.connect(opened.append)
+    grid.previewRequested.disconnect()
+    grid.previewRequested.connect(previews.append)
+    grid.setFocus()
+    grid.setCurrentIndex(model.index(0))
+    qtbot.keyClick(grid, Qt.Key.Key_Right)
+    assert grid.currentIndex().row() == 1
+    qtbot.keyClick(grid, Qt.Key.Key_Space)
+    assert previews == [1]
+    qtbot.keyClick(grid, Qt.Key.Key_Return)
+    assert opened == [[model.path(1)]]
+    qtbot.keyClick(grid, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    assert len(grid.selected_ids()) == len(photos)
+
+    grid.findSimilarRequested.emit(model.path(3))
+    results = wait_results(qtbot, window, window.search_bar.text())
+    assert window.search_bar.text().startswith("like:") and results.ids[0] == model.photo_id(0)
+
+
+def test_photo_view_shows_facts_and_steps_through_the_grid(indexed_window, qtbot):
+    window, _ = indexed_window
+    view = window.photo_view
+    window.grid.previewRequested.emit(2)
+    qtbot.waitUntil(lambda: view.isVisible() and view.facts.rowCount() > 0, timeout=30000)
+    assert view.title.text() == "photo0002.jpg" or view.title.text().startswith("photo")
+    assert any(view.facts.itemAt(row, view.facts.ItemRole.FieldRole).widget().text().startswith("96 × 72")
+               for row in range(view.facts.rowCount()))
+    qtbot.waitUntil(lambda: view.canvas.pixmap is not None and view.canvas.pixmap.width() == 96, timeout=30000)
+    qtbot.keyClick(view, Qt.Key.Key_Right)
+    assert view.row == 3 and window.grid.currentIndex().row() == 3
+    qtbot.keyClick(view, Qt.Key.Key_Space)
+    assert not view.isVisible()
+
+
+def test_thumbnails_arrive_after_a_placeholder_and_photos_drag_out_as_urls(indexed_window, qtbot):
+    window, photos = indexed_window
+    model = window.grid_model
+    window.grid_model.set_results(window.results)  # fresh: the cache keeps pixmaps, so use a cold row
+    model._cache.clear()
+    index = model.index(4)
+    assert index.data(THUMBNAIL_ROLE) is None  # placeholder now, loading in the background
+    qtbot.waitUntil(lambda: index.data(THUMBNAIL_ROLE) is not None, timeout=30000)
+    pixmap = index.data(THUMBNAIL_ROLE)
+    assert pixmap.width() == pixmap.height() == model.side
+    assert index.data(FAILED_ROLE) is None
+
+    window.grid.selectionModel().select(model.index(1), QItemSelectionModel.SelectionFlag.Select)
+    window.grid.selectionModel().select(model.index(2), QItemSelectionModel.SelectionFlag.Select)
+    mime = model.mimeData(window.grid.selectionModel().selectedIndexes())
+    assert [url.toLocalFile() for url in mime.urls()] == [model.path(1), model.path(2)]
+    assert photo_ids_from_mime(mime) == [model.photo_id(1), model.photo_id(2)]
+    assert json.loads(bytes(mime.data(PHOTO_IDS_MIME))) == [model.photo_id(1), model.photo_id(2)]
+
+
+def test_grid_holds_100000_photos_and_scrolls_without_loading_them_all(app, qtbot, tmp_path):
+    with Library(tmp_path / "empty.db") as library:
+        loader = ThumbnailLoader(library)
+        model = PhotoGridModel(loader)
+        view = PhotoGridView(model)
+        qtbot.addWidget(view)
+        view.resize(1000, 700)
+        view.show()
+        count = 100_000
+        ids = np.arange(1, count + 1, dtype=np.int64)
+        results = ResultSet("", ids, [f"/photos/{i:06d}.jpg" for i in ids], None)
+        started = time.perf_counter()
+        model.set_results(results)
+        view.scrollToBottom()
+        app.processEvents()
+        view.scrollTo(model.index(count // 2))
+        app.processEvents()
+        elapsed = time.perf_counter() - started
+        assert model.rowCount() == count
+        assert elapsed < 1.0, f"filling and scrolling 100,000 cells took {elapsed:.2f} s"
+        # Only cells on screen asked for thumbnails (ids that do not exist fail fast, as a broken image).
+        qtbot.waitUntil(lambda: len(model._failed) > 0, timeout=30000)
+        assert len(model._failed) < 200
+        view.selectAll()
+        assert len(view.selected_rows()) == count
+        loader.stop()
