@@ -11,3 +11,8 @@ class CheckpointError(ClipdeskError):
 
 class ModelPackageError(ClipdeskError):
     """A model package folder that is missing, incomplete or inconsistent."""
+
+
+class EmptyLibraryError(ClipdeskError):
+    """The library has nothing to work on yet: no folders, or no photo indexed. The message is the CLI's
+    (it names `clipdesk index FOLDER`); a GUI catches this class and says "Add a folder" in its own words."""

@@ -36,7 +36,21 @@ def models_dir() -> Path:
 
 
 def database_path() -> Path:
-    return data_dir() / "library.db"
+    """The library database: the settings' `library_path` when set (Settings → Library), else
+    `library.db` in the data folder.
+
+    An explicit `library_path` applies under any home, CLIPDESK_HOME included: the settings file itself
+    lives in the (CLIPDESK_HOME) data folder, so a home whose settings name another database means that
+    database, and the CLI and the GUI always open the same one. A `~` in it is expanded."""
+    configured = _library_path_setting()
+    return configured if configured is not None else data_dir() / "library.db"
+
+
+def _library_path_setting() -> Path | None:
+    from clipdesk.settings import load_settings  # settings imports this module
+
+    value = load_settings().get("library_path")
+    return Path(value).expanduser() if isinstance(value, str) and value.strip() else None
 
 
 def settings_path() -> Path:

@@ -371,3 +371,19 @@ def test_clipdesk_own_folders_inside_a_photo_folder_are_not_indexed(tmp_path, mo
     assert any((photos / "clipdesk data" / "cache" / "thumbnails").rglob("*.jpg"))
     again = run_index(model)
     assert (again.scanned, again.unchanged) == (1, 1)
+
+
+def test_an_empty_library_and_the_encoder_thread_cap(tmp_path, model, monkeypatch):
+    from clipdesk.errors import ClipdeskError, EmptyLibraryError
+    from clipdesk.runtime import encoders
+
+    with pytest.raises(EmptyLibraryError, match="no folders yet; add one with `clipdesk index FOLDER`"):
+        run_index(model)
+    with pytest.raises(ClipdeskError, match="intra-op threads must be at least 1"):
+        run_index(model, [tmp_path], intra_op_threads=0)
+    seen = []
+    original = encoders._session_options
+    monkeypatch.setattr(encoders, "_session_options", lambda threads: seen.append(threads) or original(threads))
+    make_photo(tmp_path / "photos" / "a.jpg")
+    assert run_index(model, [tmp_path / "photos"], intra_op_threads=1).indexed == 1
+    assert seen and set(seen) == {1}  # the image encoder's session (CUDA tried first, maybe) used the cap

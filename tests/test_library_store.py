@@ -216,3 +216,68 @@ def test_a_library_serves_several_threads(tmp_path):
         later.start()
         later.join()
         assert len(library._connections) == 2  # the finished pool's connections were closed: main + later
+
+
+def test_photo_listing_needs_no_model_and_lists_folders_and_confirmed_tags(tmp_path):
+    (tmp_path / "trip").mkdir()
+    with Library() as library:
+        folder = library.add_folder(tmp_path)
+        ids = {}
+        for name, taken_at in ((b"old.jpg", "2019-05-01T10:00:00"), (b"new.jpg", "2024-01-02T09:00:00"),
+                               (b"undated.jpg", None), (b"trip/beach.jpg", "2021-07-07T12:00:00")):
+            with library.transaction():
+                ids[name] = library.save_photo(folder.id, os.fsencode(tmp_path) + b"/" + name, 10, 1, name.hex(),
+                                               PhotoMetadata(taken_at=taken_at), OK)
+        with library.transaction():
+            broken = library.save_photo(folder.id, os.fsencode(tmp_path) + b"/broken.jpg", 1, 1, None, None, "error",
+                                        "cannot decode")
+            beach = library.conn.execute("INSERT INTO tags (name) VALUES ('Beach')").lastrowid
+            library.conn.executemany("INSERT INTO photo_tags (photo_id, tag_id, source) VALUES (?, ?, ?)",
+                                     [(ids[b"trip/beach.jpg"], beach, "user"), (ids[b"new.jpg"], beach, "suggested")])
+
+        listed, listed_paths = library.photo_listing()
+        assert listed.dtype == np.int64 and broken not in listed.tolist()
+        assert listed.tolist() == [ids[b"new.jpg"], ids[b"trip/beach.jpg"], ids[b"old.jpg"], ids[b"undated.jpg"]]
+        assert listed_paths[0] == os.path.join(str(tmp_path), "new.jpg")
+        oldest = library.photo_listing(order="oldest")[0].tolist()
+        assert oldest == [ids[b"old.jpg"], ids[b"trip/beach.jpg"], ids[b"new.jpg"], ids[b"undated.jpg"]]
+        assert len(library.photo_listing(order="path")[0]) == 4
+        assert library.photo_listing(folder=tmp_path / "trip")[0].tolist() == [ids[b"trip/beach.jpg"]]
+        assert library.photo_listing(folder=str(tmp_path) + "/")[0].size == 4
+        # confirmed tags only, any case; a suggestion is not a tag yet
+        assert library.photo_listing(tag="beach")[0].tolist() == [ids[b"trip/beach.jpg"]]
+        assert library.photo_listing(folder=tmp_path / "trip", tag="BEACH")[0].tolist() == [ids[b"trip/beach.jpg"]]
+        assert library.photo_listing(tag="nope")[0].size == 0
+        assert library.photo_listing(tag="x' OR 1=1 --")[0].size == 0  # parameters, not SQL
+        assert library.photo_listing(folder=tmp_path / "elsewhere")[0].size == 0
+        with pytest.raises(ClipdeskError, match="unknown photo order 'random'"):
+            library.photo_listing(order="random")
+
+
+def test_content_hashes_are_read_in_batches(tmp_path):
+    with Library() as library:
+        folder = library.add_folder(tmp_path)
+        ids = [add_photo(library, folder, f"p{i}.jpg".encode()) for i in range(1200)]  # more than one chunk
+        with library.transaction():
+            unread = library.save_photo(folder.id, os.fsencode(tmp_path) + b"/unread.jpg", 1, 1, None, None, "error",
+                                        "cannot read")
+        hashes = library.content_hashes([*ids, ids[0], unread, 10**9])
+        assert len(hashes) == 1200 and unread not in hashes and 10**9 not in hashes
+        assert hashes[ids[5]] == b"p5.jpg".hex() == library.photo(ids[5]).hash
+        assert library.content_hashes([]) == {}
+
+
+def test_database_path_follows_the_library_setting_under_any_home(tmp_path, clipdesk_home):
+    from clipdesk.settings import update_settings
+
+    assert paths.database_path() == clipdesk_home / "library.db"
+    chosen = tmp_path / "elsewhere" / "photos.db"
+    update_settings(library_path=str(chosen))
+    assert paths.database_path() == chosen
+    with Library() as library:  # what the CLI and the GUI open without a path
+        assert library.path == chosen and chosen.exists()
+    update_settings(library_path="~/x.db")
+    assert paths.database_path() == paths.Path("~/x.db").expanduser()
+    for unset in (None, "", 3):
+        update_settings(library_path=unset)
+        assert paths.database_path() == clipdesk_home / "library.db"

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from clipdesk.errors import ClipdeskError
+from clipdesk.errors import ClipdeskError, EmptyLibraryError
 from clipdesk.library.records import OK, PhotoMetadata
 from clipdesk.library.store import Library, embedding_model_key, vector_to_blob
 from clipdesk.runtime.encoders import ClipModel
@@ -236,13 +236,14 @@ def test_embeddings_of_other_models_are_never_mixed(library, model, photos):
 
 
 def test_a_library_without_this_models_vectors_says_what_to_do(library, model, photos):
-    with pytest.raises(ClipdeskError, match="no photos are indexed with model tiny-random; run `clipdesk index"):
+    with pytest.raises(EmptyLibraryError, match="no photos are indexed with model tiny-random; run `clipdesk index"):
         Searcher(library, model).search("beach")
     other = Photos(library, photos.root, "other@1")
     other.folder = photos.folder
     other.add("b.jpg", np.ones(DIM))
-    with pytest.raises(ClipdeskError, match="it has photos indexed with other@1"):
+    with pytest.raises(ClipdeskError, match="it has photos indexed with other@1") as caught:
         Searcher(library, model).search("beach")
+    assert not isinstance(caught.value, EmptyLibraryError)  # not empty: indexed with another model
 
 
 def test_bad_k_and_prompt_template(library, model, photos):

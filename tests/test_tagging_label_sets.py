@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from clipdesk.cli import main as run_cli
-from clipdesk.errors import ClipdeskError
+from clipdesk.errors import ClipdeskError, EmptyLibraryError
 from clipdesk.library.store import Library
 from clipdesk.tagging.label_sets import create_label_set, delete_label_set, edit_label_set, get_label_set, label_sets
 from clipdesk.tagging.prompts import background_embedding
@@ -106,8 +106,41 @@ def test_apply_above_confirms_only_confident_suggestions(library, model, photos)
 def test_running_without_embeddings_says_what_to_do(library, model, photos):
     photos.add("a.jpg")
     create_label_set(library, "colours", LABELS)
-    with pytest.raises(ClipdeskError, match="index first"):
+    with pytest.raises(EmptyLibraryError, match="index first"):  # nothing indexed: a GUI says "Add a folder"
         run_label_set(library, "colours", model)
+
+
+def test_a_run_over_some_photos_scores_and_replaces_only_theirs(library, model, photos):
+    vectors = label_vectors(model, LABELS)
+    noise = np.random.default_rng(1).standard_normal((6, vectors.shape[1])) * 0.02
+    ids = [photos.add(f"{label}{i}.jpg", vectors[i % 3] + noise[i]) for i, label in enumerate(LABELS * 2)]
+    not_embedded = photos.add("not-embedded.jpg")
+    create_label_set(library, "colours", LABELS)
+    add_tags(library, [ids[3]], ["red"])  # a confirmed example outside the chosen photos
+    whole = {outcome.photo_id: outcome for outcome in run_label_set(library, "colours", model, write=False).outcomes}
+
+    chosen = [ids[1], ids[2], ids[5], not_embedded]
+    run = run_label_set(library, "colours", model, photo_ids=chosen)
+    assert run.photos == 3 and {outcome.photo_id for outcome in run.outcomes} == {ids[1], ids[2], ids[5]}
+    assert run.examples == {"red": 1}  # the library's confirmed tags still teach the labels
+    for outcome in run.outcomes:  # the same answer as a whole-library run gives these photos
+        assert (outcome.label, outcome.status) == (whole[outcome.photo_id].label, whole[outcome.photo_id].status)
+        assert outcome.confidence == pytest.approx(whole[outcome.photo_id].confidence, abs=1e-5)
+    suggested = {s.photo_id for items in suggestions(library, LABELS).values() for s in items}
+    assert suggested == {ids[1], ids[2], ids[5]}
+
+    run_label_set(library, "colours", model, photo_ids=[ids[0]])  # another selection: the first one's stay
+    suggested = {s.photo_id for items in suggestions(library, LABELS).values() for s in items}
+    assert suggested == {ids[0], ids[1], ids[2], ids[5]}
+    reject_suggestions(library, [ids[1]], "green")
+    run_label_set(library, "colours", model, photo_ids=[ids[1]])  # re-running replaces, never revives a rejection
+    tags = tags_of_photos(library, [ids[1]])[ids[1]]
+    assert tags == []
+
+    with pytest.raises(ClipdeskError, match="none of the 1 chosen photos is embedded"):
+        run_label_set(library, "colours", model, photo_ids=[not_embedded])
+    with pytest.raises(ClipdeskError, match="no photo with id 999999"):
+        run_label_set(library, "colours", model, photo_ids=[999999])
 
 
 def test_labels_commands_end_to_end(tiny_model_package, tmp_path, capsys, clipdesk_home):

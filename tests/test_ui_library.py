@@ -237,3 +237,57 @@ def test_screenshot_of_the_main_window_with_a_library_is_not_blank(tmp_path, ins
     assert pixels[..., :3].std() > 20  # not one flat colour
     assert len(np.unique(pixels[..., :3].reshape(-1, 3)[::7], axis=0)) > 500  # photos, text and chrome
     assert os.path.getsize(shot) > 20_000
+
+
+def test_without_a_model_the_library_is_still_browsed_and_tagged(tmp_path, bundled_dir, tiny_model_package,
+                                                                 open_window, qtbot):
+    photos = make_photos(tmp_path / "photos", 5) + make_photos(tmp_path / "photos" / "trip", 3, start=5)
+    (bundled_dir / MODEL_NAME).symlink_to(tiny_model_package, target_is_directory=True)
+    with Library() as library:
+        index_folders(library, [tmp_path / "photos"], resolve_model(None))
+    (bundled_dir / MODEL_NAME).unlink()  # the model is gone (removed, or its package broke)
+
+    window = open_window()
+    qtbot.waitUntil(lambda: window.service.model_state.error is not None and window.sidebar_data is not None,
+                    timeout=30000)
+    assert not window.service.has_model
+    assert wait_results(qtbot, window, "", len(photos)).ids.size == len(photos)  # "All photos", no Searcher
+    trip = str(tmp_path / "photos" / "trip")
+    window.search_bar.set_query(f'folder:"{trip}"')
+    results = wait_results(qtbot, window, f'folder:"{trip}"', 3)
+    assert results.folder_view == trip and all(path.startswith(trip + os.sep) for path in results.paths)
+
+    window.tag_photos(results.ids[:2].tolist(), "holiday")
+    qtbot.waitUntil(lambda: "holiday" in window.sidebar_data.tag_names, timeout=30000)
+    window.search_bar.set_query('tag:"holiday"')
+    tagged = wait_results(qtbot, window, 'tag:"holiday"', 2)
+    assert tagged.tag_view == "holiday" and sorted(tagged.ids.tolist()) == sorted(results.ids[:2].tolist())
+
+    window.search_bar.set_query("beach")  # ranking needs a model: said under the field
+    qtbot.waitUntil(lambda: window.search_bar.error.isVisibleTo(window), timeout=30000)
+    assert "No model is installed" in window.search_bar.error.text()
+
+
+def test_an_empty_library_says_add_a_folder_not_the_cli_command(installed_model, open_window, qtbot):
+    from clipdesk.ui.library_service import EMPTY_LIBRARY
+
+    window = open_window()
+    wait_model(qtbot, window)
+    window.search_bar.set_query("beach")
+    qtbot.waitUntil(lambda: window.search_bar.error.isVisibleTo(window), timeout=30000)
+    assert window.search_bar.error.text() == EMPTY_LIBRARY and "clipdesk index" not in EMPTY_LIBRARY
+    failures = []
+    window.service.labelRunFailed.connect(failures.append)
+    window.service.save_label_set("pets", ["cat", "dog"], on_done=lambda _: window.service.run_label_set("pets"))
+    qtbot.waitUntil(lambda: failures != [], timeout=30000)
+    assert failures == [EMPTY_LIBRARY]
+
+
+def test_the_window_opens_the_library_the_settings_name(tmp_path, installed_model, open_window, qtbot):
+    from clipdesk.settings import update_settings
+
+    chosen = tmp_path / "elsewhere" / "library.db"
+    update_settings(library_path=str(chosen))
+    window = open_window()
+    wait_model(qtbot, window)
+    assert window.service.library.path == chosen == paths.database_path()

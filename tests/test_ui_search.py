@@ -161,3 +161,31 @@ def test_grid_holds_100000_photos_and_scrolls_without_loading_them_all(app, qtbo
         view.selectAll()
         assert len(view.selected_rows()) == count
         loader.stop()
+
+
+def test_thumbnail_loader_reads_hashes_in_batches_and_remakes_lost_thumbnails(indexed_window, qtbot, monkeypatch):
+    from clipdesk.library.thumbnails import thumbnail_path
+
+    window, photos = indexed_window
+    ids = window.results.ids.tolist()
+    library = Library()  # its own: the window's grid loads thumbnails meanwhile
+    batches = []
+    original = library.content_hashes
+    monkeypatch.setattr(library, "content_hashes", lambda wanted: batches.append(list(wanted))
+                        or original(batches[-1]))
+    monkeypatch.setattr(library, "photo", lambda *_: pytest.fail("one query per thumbnail"))
+    lost = original([ids[0]])[ids[0]]
+    thumbnail_path(lost).unlink()  # the cache lost one: made again from the photo
+    loader = ThumbnailLoader(library, threads=1)
+    loaded, failed = {}, {}
+    loader.loaded.connect(lambda photo_id, side, image: loaded.__setitem__(photo_id, image))
+    loader.failed.connect(lambda photo_id, message: failed.__setitem__(photo_id, message))
+    for photo_id in [*ids, 10**9]:
+        loader.request(photo_id, 40)
+    qtbot.waitUntil(lambda: len(loaded) + len(failed) == len(ids) + 1, timeout=30000)
+    loader.stop()
+    library.close()
+    assert set(loaded) == set(ids) and all(image.width() == image.height() == 40 for image in loaded.values())
+    assert failed == {10**9: "this photo is no longer in the library"}
+    assert thumbnail_path(lost).exists()
+    assert len(batches) < len(ids) and sum(map(len, batches)) == len(ids) + 1

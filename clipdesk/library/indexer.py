@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from clipdesk import paths
-from clipdesk.errors import ClipdeskError
+from clipdesk.errors import ClipdeskError, EmptyLibraryError
 from clipdesk.library.decode import MAX_PIXELS, PhotoError, decode_photo, read_file
 from clipdesk.library.lock import IndexLock
 from clipdesk.library.pathnames import PathInput, display_path, is_within, to_db_path
@@ -95,9 +95,13 @@ class Prepared:
 class Indexer:
     def __init__(self, library: Library, package: ModelPackage, *, progress: Progress | None = None,
                  batch_size: int = DEFAULT_BATCH_SIZE, workers: int | None = None, device: str = "auto",
-                 max_pixels: int = MAX_PIXELS):
+                 max_pixels: int = MAX_PIXELS, intra_op_threads: int | None = None):
+        """`intra_op_threads` caps ONNX Runtime's threads for the image encoder (None: its default, one
+        per core); a GUI on a small machine keeps cores free for itself and the decoders."""
         if batch_size < 1 or (workers is not None and workers < 1):
             raise ClipdeskError(f"batch size and workers must be at least 1 (got {batch_size} and {workers})")
+        if intra_op_threads is not None and intra_op_threads < 1:
+            raise ClipdeskError(f"intra-op threads must be at least 1 (got {intra_op_threads})")
         self.library = library
         self.package = package
         self.model = embedding_model_key(package)
@@ -106,6 +110,7 @@ class Indexer:
         self.workers = workers or os.cpu_count() or 2
         self.device = device
         self.max_pixels = max_pixels
+        self.intra_op_threads = intra_op_threads
         self._encoder = None
         self._missing = MissingPhotos()
 
@@ -139,7 +144,7 @@ class Indexer:
         if folders is None:
             known = self.library.folders()
             if not known:
-                raise ClipdeskError("the library has no folders yet; add one with `clipdesk index FOLDER`")
+                raise EmptyLibraryError("the library has no folders yet; add one with `clipdesk index FOLDER`")
             pairs = [(folder.id, os.fsencode(folder.path)) for folder in known]
         else:
             given = [to_db_path(os.path.expanduser(os.fsdecode(path))) for path in folders]
@@ -235,7 +240,7 @@ class Indexer:
         if self._encoder is None:  # created on first need: re-indexing an unchanged library never loads it
             from clipdesk.runtime.encoders import ImageEncoder
 
-            self._encoder = ImageEncoder(self.package, self.device)
+            self._encoder = ImageEncoder(self.package, self.device, self.intra_op_threads)
         return self._encoder
 
     def _commit(self, batch: list[Prepared], others: list[Prepared], summary: IndexSummary) -> None:
@@ -287,7 +292,8 @@ class Indexer:
 
 def index_folders(library: Library, folders: Iterable[PathInput] | None = None, model=None, *,
                   progress: Progress | None = None, **options) -> IndexSummary:
-    """Index folders with a model (a name, a package folder, a ModelPackage, or None for the default)."""
+    """Index folders with a model (a name, a package folder, a ModelPackage, or None for the default).
+    `options` are Indexer's: batch_size, workers, device, max_pixels, intra_op_threads."""
     from clipdesk.runtime.registry import resolve_model
 
     package = model if isinstance(model, ModelPackage) else resolve_model(model)

@@ -53,6 +53,10 @@ _PHOTO_COLUMNS = ("id", "folder_id", "path", "size", "mtime_ns", "hash", *_METAD
                   "indexed_at")
 _PHOTO_SELECT = "SELECT " + ", ".join(_PHOTO_COLUMNS) + " FROM photos"
 _FETCH_CHUNK = 8192
+# photo_listing's orders; "newest" is the order search lists filter-only queries in.
+_LISTING_ORDERS = {"newest": "p.taken_at IS NULL, p.taken_at DESC, p.path",
+                   "oldest": "p.taken_at IS NULL, p.taken_at ASC, p.path",
+                   "path": "p.path"}
 _MIXED_LENGTHS = ("{source}: stored embeddings of one model have different lengths (damaged database); "
                   "move the database away and index again")
 
@@ -269,6 +273,40 @@ class Library:
             for photo_id, path in self.conn.execute(f"SELECT id, path FROM photos WHERE id IN ({marks})", part):
                 found[photo_id] = from_db_path(path)
         return [found.get(photo_id) for photo_id in ids]
+
+    def content_hashes(self, ids: Iterable[int]) -> dict[int, str]:
+        """Content hashes of the given photo ids, in one query per 500 ids (thumbnails are keyed by
+        them); an id not in the library, or never read (no hash), is left out."""
+        ids = list(dict.fromkeys(int(photo_id) for photo_id in ids))
+        found: dict[int, str] = {}
+        for start in range(0, len(ids), 500):  # stay under SQLite's bound-parameter limit
+            part = ids[start:start + 500]
+            marks = ",".join("?" * len(part))
+            found.update(self.conn.execute(
+                f"SELECT id, hash FROM photos WHERE id IN ({marks}) AND hash IS NOT NULL", part).fetchall())
+        return found
+
+    def photo_listing(self, folder: PathInput | None = None, tag: str | None = None,
+                      order: str = "newest") -> tuple[np.ndarray, list[str]]:
+        """(ids int64 (N,), paths) of the indexed photos (status ok), needing no model: all of them, those
+        below `folder` (a library folder or any folder inside one), and/or those with the confirmed (user)
+        tag `tag` (any case; suggestions do not count). `order`: "newest" or "oldest" taken first (photos
+        without a date last), or "path". Unknown tags and folders simply list nothing."""
+        if order not in _LISTING_ORDERS:
+            raise ClipdeskError(f"unknown photo order {order!r} (choose from {', '.join(_LISTING_ORDERS)})")
+        clauses, params = ["p.status = 'ok'"], []
+        if folder is not None:
+            low, high = subtree_range(to_db_path(os.path.expanduser(os.fsdecode(folder))))
+            clauses.append("p.path >= ? AND p.path < ?")  # a range over the UNIQUE index on path
+            params += [low, high]
+        if tag is not None:
+            clauses.append("p.id IN (SELECT pt.photo_id FROM photo_tags AS pt JOIN tags AS t ON t.id = pt.tag_id "
+                           "WHERE t.name = ? COLLATE NOCASE AND pt.source = 'user')")  # photo_tags_tag index
+            params.append(tag)
+        rows = self.conn.execute(f"SELECT p.id, p.path FROM photos AS p WHERE {' AND '.join(clauses)} "
+                                 f"ORDER BY {_LISTING_ORDERS[order]}", params).fetchall()
+        return (np.fromiter((row[0] for row in rows), np.int64, len(rows)),
+                [from_db_path(row[1]) for row in rows])
 
     def photo_counts_by_folder(self) -> dict[int, int]:
         return dict(self.conn.execute("SELECT folder_id, count(*) FROM photos GROUP BY folder_id"))

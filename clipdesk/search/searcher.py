@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from clipdesk.errors import ClipdeskError
+from clipdesk.errors import ClipdeskError, EmptyLibraryError
 from clipdesk.library.pathnames import display_path, subtree_range, to_db_path
 from clipdesk.library.store import Library, embedding_model_key
 from clipdesk.runtime.encoders import ClipModel
@@ -202,8 +202,9 @@ class Searcher:
             others = [name for name in self.library.embedding_models() if name != self.model_key]
             hint = (f" (it has photos indexed with {', '.join(others)}; pass that --model or re-index)"
                     if others else "")
-            raise ClipdeskError(f"no photos are indexed with model {self.clip.name}{hint}; "
-                                "run `clipdesk index FOLDER` first")
+            # Nothing indexed with any model: the library is empty (a GUI says "Add a folder").
+            error = ClipdeskError if others else EmptyLibraryError
+            raise error(f"no photos are indexed with model {self.clip.name}{hint}; run `clipdesk index FOLDER` first")
         if index.dim != self.clip.package.manifest.embed_dim:
             raise ClipdeskError(f"the library's {self.model_key} vectors have {index.dim} dimensions but the model "
                                 f"has {self.clip.package.manifest.embed_dim}; re-index the library")

@@ -1,6 +1,6 @@
 """Running a label set over the library: a suggestion with a confidence for every photo.
 
-For each photo embedded by the model: the label set's open-set confidences (calibration.py), refined
+For each photo embedded by the model (or each of some chosen photos): the label set's open-set confidences (calibration.py), refined
 by the user's confirmed examples when there are any (few_shot.py). Then, in one transaction:
 
 - the set's earlier suggestions on these photos are replaced;
@@ -13,16 +13,16 @@ by the user's confirmed examples when there are any (few_shot.py). Then, in one 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from clipdesk.errors import ClipdeskError
-from clipdesk.library.pathnames import from_db_path
+from clipdesk.errors import ClipdeskError, EmptyLibraryError
 from clipdesk.progress import Progress
 from clipdesk.tagging import few_shot
 from clipdesk.tagging.label_sets import LabelSet, get_label_set
-from clipdesk.tagging.tags import rejected_photo_ids, tag_id
+from clipdesk.tagging.tags import _check_photos, rejected_photo_ids, tag_id
 from clipdesk.tagging.zero_shot import zero_shot_classifier
 
 DECIDED, SUGGESTED, APPLIED, NONE, REJECTED = "decided", "suggested", "applied", "none", "rejected"
@@ -74,9 +74,15 @@ def _user_labels(library, label_set: LabelSet) -> list[tuple[int, int]]:
 
 
 def run_label_set(library, name: str, model=None, *, apply_above: float | None = None, top_k: int = 3,
-                  device: str = "auto", progress: Progress | None = None, write: bool = True) -> LabelRun:
+                  device: str = "auto", progress: Progress | None = None, write: bool = True,
+                  photo_ids: Sequence[int] | None = None) -> LabelRun:
     """Score every embedded photo with label set `name`; `model` is a ClipModel, a model name or
-    folder, or None for the default model. `write=False` computes without touching the database."""
+    folder, or None for the default model. `write=False` computes without touching the database.
+
+    `photo_ids` restricts the run to those photos: only they are scored, reported and get their
+    suggestions replaced; the user's confirmed tags anywhere in the library still serve as examples,
+    so a photo gets the same suggestion as in a whole-library run. Given photos that the model has
+    not embedded are skipped; an id not in the library is an error."""
     from clipdesk.library.store import embedding_model_key
     from clipdesk.runtime.encoders import ClipModel, load_model
 
@@ -88,13 +94,22 @@ def run_label_set(library, name: str, model=None, *, apply_above: float | None =
     key = embedding_model_key(clip.package)
     run = LabelRun(label_set.name, key)
 
-    photo_ids, vectors = library.embedding_matrix(key)
-    if len(photo_ids) == 0:
-        raise ClipdeskError(f"no photo in the library is embedded with model {clip.name!r}; index first "
-                            "(clipdesk index FOLDER --model ...)")
+    all_ids, vectors = library.embedding_matrix(key)
+    if len(all_ids) == 0:
+        message = (f"no photo in the library is embedded with model {clip.name!r}; index first "
+                   "(clipdesk index FOLDER --model ...)")
+        raise (ClipdeskError if library.embedding_models() else EmptyLibraryError)(message)
     vectors = vectors.astype(np.float32)
-    run.photos = len(photo_ids)
-    row_of = {int(photo_id): row for row, photo_id in enumerate(photo_ids)}
+    row_of = {int(photo_id): row for row, photo_id in enumerate(all_ids)}
+    if photo_ids is None:
+        scored_rows = np.arange(len(all_ids))
+    else:
+        wanted = _check_photos(library.conn, photo_ids)
+        scored_rows = np.asarray([row_of[i] for i in wanted if i in row_of], np.int64)
+        if len(scored_rows) == 0:
+            raise ClipdeskError(f"none of the {len(wanted):,} chosen photos is embedded with model {clip.name!r}; "
+                                "index their folder first (clipdesk index FOLDER --model ...)")
+    run.photos = len(scored_rows)
     progress.update(0, 3, stage="embedding labels")
     classifier = zero_shot_classifier(clip, label_set.labels, label_set.templates)
 
@@ -110,21 +125,21 @@ def run_label_set(library, name: str, model=None, *, apply_above: float | None =
         decided_label.setdefault(row, int(label))
 
     progress.update(2, 3, stage="scoring photos")
-    predictions = classifier.predict(vectors)
+    predictions = classifier.predict(vectors[scored_rows])
     best, confidence = predictions.best()
-    paths = dict(library.conn.execute("SELECT id, path FROM photos WHERE id IN (SELECT photo_id FROM embeddings "
-                                      "WHERE model = ?)", (key,)).fetchall())
+    scored_ids = all_ids[scored_rows]
+    paths = dict(zip(scored_ids.tolist(), library.photo_paths(scored_ids), strict=True))
     if progress.cancelled:
         raise ClipdeskError("cancelled; nothing was written")
 
     existing = [tag_id(library.conn, label) for label in label_set.labels]
     rejected = [rejected_photo_ids(library.conn, tag) if tag is not None else set() for tag in existing]
     suggestions, confirmations = [], []  # (photo id, label index, confidence)
-    for row, photo_id in enumerate(photo_ids.tolist()):
+    for row, photo_id in enumerate(scored_ids.tolist()):
         label, score = int(best[row]), float(confidence[row])
         status = NONE if label < 0 else SUGGESTED
-        if row in decided_label:  # reported with the user's label and the model's confidence in it
-            status, label = DECIDED, decided_label[row]
+        if row_of[photo_id] in decided_label:  # reported with the user's label and the model's confidence in it
+            status, label = DECIDED, decided_label[row_of[photo_id]]
             score = float(predictions.probabilities[row, label])
         elif label >= 0 and photo_id in rejected[label]:
             status = REJECTED
@@ -133,21 +148,28 @@ def run_label_set(library, name: str, model=None, *, apply_above: float | None =
             (confirmations if status == APPLIED else suggestions).append((photo_id, label, score))
         setattr(run, status, getattr(run, status) + 1)
         run.outcomes.append(PhotoOutcome(
-            photo_id, from_db_path(paths[photo_id]), label_set.labels[label] if label >= 0 else None,
+            photo_id, paths[photo_id], label_set.labels[label] if label >= 0 else None,
             score, status, predictions.ranked(row, top_k), float(predictions.none[row])))
     if write:
-        _write(library, label_set, key, suggestions, confirmations)
+        _write(library, label_set, key, suggestions, confirmations,
+               None if photo_ids is None else scored_ids.tolist())
     progress.update(3, 3, stage="done")
     run.outcomes.sort(key=lambda outcome: (outcome.label is None, outcome.label or "", -outcome.confidence))
     return run
 
 
-def _write(library, label_set: LabelSet, model_key: str, suggestions, confirmations) -> None:
+def _write(library, label_set: LabelSet, model_key: str, suggestions, confirmations,
+           scored_ids: list[int] | None = None) -> None:
+    """Replace the set's suggestions on the scored photos (None: every photo the model embedded)."""
     with library.transaction() as conn:
         tag_ids = [tag_id(conn, label, create=True) for label in label_set.labels]
         marks = ",".join("?" * len(tag_ids))
-        conn.execute(f"DELETE FROM photo_tags WHERE source = 'suggested' AND tag_id IN ({marks}) AND photo_id IN "
-                     "(SELECT photo_id FROM embeddings WHERE model = ?)", (*tag_ids, model_key))
+        if scored_ids is None:
+            conn.execute(f"DELETE FROM photo_tags WHERE source = 'suggested' AND tag_id IN ({marks}) AND photo_id IN "
+                         "(SELECT photo_id FROM embeddings WHERE model = ?)", (*tag_ids, model_key))
+        else:
+            conn.executemany(f"DELETE FROM photo_tags WHERE source = 'suggested' AND tag_id IN ({marks}) "
+                             "AND photo_id = ?", [(*tag_ids, photo_id) for photo_id in scored_ids])
         # A user row is never touched by a suggestion; a confirmation upgrades a suggestion of another run.
         conn.executemany("INSERT INTO photo_tags (photo_id, tag_id, source, confidence) VALUES (?, ?, 'suggested', ?) "
                          "ON CONFLICT (photo_id, tag_id) DO UPDATE SET confidence = excluded.confidence "

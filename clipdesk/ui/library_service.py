@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from clipdesk.errors import ClipdeskError
+from clipdesk.errors import ClipdeskError, EmptyLibraryError
 from clipdesk.library.pathnames import display_path
 from clipdesk.library.records import Folder, Photo
 from clipdesk.library.store import Library
@@ -33,6 +33,9 @@ from clipdesk.ui.workers import Lane, SignalProgress
 RANKED_RESULTS = 1000
 # A query of filters alone (or none: all photos) lists every match.
 ALL_MATCHES = 1 << 40
+# What the window says where the core's EmptyLibraryError tells a CLI user to run `clipdesk index FOLDER`.
+EMPTY_LIBRARY = "No photos in the library yet: add a folder (Ctrl+O), or drop one on the window"
+NO_MODEL = "No model is installed: import one (Settings → Models → Import)"
 
 
 def quote_term(text: str) -> str:
@@ -124,7 +127,7 @@ class LibraryService(QObject):
     def __init__(self, library: Library | None = None, parent: QObject | None = None):
         super().__init__(parent)
         settings = load_settings()
-        self.library = library or Library(library_path_setting(settings))
+        self.library = library or Library()  # paths.database_path() honours Settings → Library
         self.device = settings.get("device", "auto")
         self.model_state = ModelState(device=self.device)
         self._reader = Lane(1, "clipdesk-reader", self)
@@ -196,19 +199,30 @@ class LibraryService(QObject):
             return None  # a newer query was typed while this one waited: skip the work
         try:
             query = parse_query(text) if text.strip() else Query()
-            if self._searcher is None:  # no model: nothing can be listed or ranked (the banner says why)
-                return seq, text, ResultSet.empty(text), None
-            scored = bool(query.terms)
-            results = self._searcher.search(query, k=RANKED_RESULTS if scored else ALL_MATCHES)
         except ClipdeskError as exc:
             return seq, text, None, str(exc)
-        ids = np.fromiter((r.photo_id for r in results), np.int64, len(results))
-        scores = np.fromiter((r.score for r in results), np.float32, len(results)) if scored else None
         filters = query.filters
         only = not query.terms and not (filters.exclude_tags or filters.exclude_folders or filters.taken_from
                                         or filters.taken_until)
         tag_view = filters.tags[0] if only and len(filters.tags) == 1 and not filters.folders else None
         folder_view = filters.folders[0] if only and len(filters.folders) == 1 and not filters.tags else None
+        if self._searcher is None:
+            # No model: the views the sidebar offers (all photos, a folder, a tag) are plain listings;
+            # anything that needs ranking or the query language's other filters waits for a model.
+            if not only or len(filters.tags) > 1 or len(filters.folders) > 1:
+                return seq, text, None, NO_MODEL + " to search"
+            ids, paths = self.library.photo_listing(folder=filters.folders[0] if filters.folders else None,
+                                                    tag=filters.tags[0] if filters.tags else None)
+            return seq, text, ResultSet(text, ids, paths, None, tag_view, folder_view), None
+        scored = bool(query.terms)
+        try:
+            results = self._searcher.search(query, k=RANKED_RESULTS if scored else ALL_MATCHES)
+        except EmptyLibraryError:
+            return seq, text, None, EMPTY_LIBRARY
+        except ClipdeskError as exc:
+            return seq, text, None, str(exc)
+        ids = np.fromiter((r.photo_id for r in results), np.int64, len(results))
+        scores = np.fromiter((r.score for r in results), np.float32, len(results)) if scored else None
         return seq, text, ResultSet(text, ids, [r.path for r in results], scores, tag_view, folder_view), None
 
     def _deliver(self, outcome) -> None:
@@ -291,7 +305,7 @@ class LibraryService(QObject):
         if self._closed:
             return
         if self._package is None:
-            self.indexFailed.emit("No model is installed: import one (Settings → Models → Import) to index photos")
+            self.indexFailed.emit(NO_MODEL + " to index photos")
             return
         if self._progress is not None:
             if folders is None or self._pending_folders == []:
@@ -313,7 +327,11 @@ class LibraryService(QObject):
     def _run_index(self, package, folders, progress, workers: int, device: str):
         from clipdesk.library.indexer import index_folders
 
-        return index_folders(self.library, folders, package, progress=progress, workers=workers, device=device)
+        try:
+            return index_folders(self.library, folders, package, progress=progress, workers=workers, device=device,
+                                 intra_op_threads=threads_setting(load_settings()))
+        except EmptyLibraryError:
+            raise ClipdeskError(EMPTY_LIBRARY) from None
 
     def cancel_index(self) -> None:
         if self._progress is not None:
@@ -374,7 +392,7 @@ class LibraryService(QObject):
 
     def _review(self, name: str, photo_ids: list[int], accept: bool) -> tuple[str, int, bool]:
         if accept:
-            # add_tags also confirms where the run did not write a suggestion (a run over a selection).
+            # add_tags, not accept_suggestions: a suggestion rejected elsewhere meanwhile is still confirmed.
             count = tagging.add_tags(self.library, photo_ids, [name])
         else:
             count = tagging.reject_suggestions(self.library, photo_ids, name)
@@ -403,9 +421,9 @@ class LibraryService(QObject):
         return edit_label_set(self.library, current.name, labels=labels)
 
     def run_label_set(self, name: str, photo_ids: Sequence[int] | None = None) -> SignalProgress:
-        """Suggest tags from a label set: over the whole library (suggestions are stored, to review at
-        leisure), or over some photos (computed only; accepting confirms tags on them). Returns the
-        progress, whose cancel() stops the run before it writes anything."""
+        """Suggest tags from a label set, over the whole library or over some photos (only they are scored
+        and get new suggestions); suggestions are stored, to review at leisure. Returns the progress,
+        whose cancel() stops the run before it writes anything."""
         progress = SignalProgress(self._reader)
         progress.signals.changed.connect(self.labelRunProgress)
         self._reader.submit(self._run_label_set, name, None if photo_ids is None else list(photo_ids), progress,
@@ -416,12 +434,11 @@ class LibraryService(QObject):
         from clipdesk.tagging.suggest import run_label_set
 
         if self._searcher is None:
-            raise ClipdeskError("No model is installed: import one (Settings → Models → Import) to suggest tags")
-        run = run_label_set(self.library, name, self._searcher.clip, progress=progress, write=photo_ids is None)
-        if photo_ids is not None:
-            wanted = set(photo_ids)
-            run.outcomes = [outcome for outcome in run.outcomes if outcome.photo_id in wanted]
-        return run
+            raise ClipdeskError(NO_MODEL + " to suggest tags")
+        try:
+            return run_label_set(self.library, name, self._searcher.clip, progress=progress, photo_ids=photo_ids)
+        except EmptyLibraryError:
+            raise ClipdeskError(EMPTY_LIBRARY) from None
 
     # --- shutting down ---
 
@@ -450,7 +467,7 @@ def warm_up() -> None:
     get_tokenizer()
 
 
-def library_path_setting(settings: dict) -> str | None:
-    """The library database chosen in Settings → Library, or None for the default location."""
-    value = settings.get("library_path")
-    return value if isinstance(value, str) and value else None
+def threads_setting(settings: dict) -> int | None:
+    """The cap on ONNX Runtime's threads while indexing (settings' `index_threads`), or None: its default."""
+    value = settings.get("index_threads")
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None

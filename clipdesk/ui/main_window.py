@@ -333,8 +333,9 @@ class MainWindow(QMainWindow):
         self._selection_changed()
 
     def _empty_text(self) -> str:
-        if not self.service.has_model:
-            return "No model is installed yet, so nothing can be shown or searched."
+        listing = not self.results.query or self.results.tag_view or self.results.folder_view
+        if not self.service.has_model and not listing:
+            return "No model is installed yet, so photos cannot be searched."
         tag = self.results.tag_view
         if tag and self.sidebar_data:
             suggested = next((t.suggested for t in self.sidebar_data.tags if t.name.lower() == tag.lower()), 0)
@@ -345,6 +346,8 @@ class MainWindow(QMainWindow):
             return "No photos match this search."
         if self.service.indexing:
             return "Indexing… photos appear here as they are indexed."
+        if not self.service.has_model and self.sidebar_data and self.sidebar_data.folders:
+            return "No photos indexed yet: the library's folders are indexed once a model is installed."
         return "No photos in the library yet. Add a folder, or drop one on this window."
 
     def _sync_sidebar_selection(self) -> None:

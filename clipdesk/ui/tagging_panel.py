@@ -6,8 +6,8 @@ describes it better than a generic caption (tagging/calibration.py). Suggestions
 their label, most confident first; each can be accepted (it becomes the user's tag) or rejected (it
 is not suggested again), one by one or all those above a confidence threshold.
 
-A run over the library stores its suggestions (the sidebar counts them as "+N"); a run over a
-selection only computes them, and accepting confirms the tags on those photos.
+A run stores its suggestions (the sidebar counts them as "+N"), to review now or later; a run over
+a selection scores only those photos and replaces only their suggestions.
 """
 
 from __future__ import annotations

@@ -3,9 +3,10 @@
 The grid asks for a thumbnail when it paints a cell. Requests go on a stack: scrolling fast through
 100,000 photos, the cells on screen now are served before those scrolled past, and the oldest
 requests are dropped once the stack is full (they are asked again if the cell comes back). Each
-worker reads the photo's content hash from the library, makes the cached JPEG if it was deleted
-(`ensure_thumbnail`), and crops it to a square of the cell's size; the UI thread only turns the
-finished QImage into a pixmap.
+worker takes up to BATCH of the newest requests, reads their content hashes from the library in one
+query (`Library.content_hashes`), makes a cached JPEG that was deleted (`ensure_thumbnail`; only then
+is the photo's path read), and crops each to a square of the cell's size; the UI thread only turns
+the finished QImage into a pixmap.
 """
 
 from __future__ import annotations
@@ -18,10 +19,13 @@ from PySide6.QtGui import QImage, QImageReader, QPixmap
 
 from clipdesk.errors import ClipdeskError
 from clipdesk.library.store import Library
-from clipdesk.library.thumbnails import ensure_thumbnail
+from clipdesk.library.thumbnails import ensure_thumbnail, thumbnail_path
 from clipdesk.ui.workers import Lane, one_line
 
 MAX_PENDING = 400
+# Requests one worker takes at a time: one database query for all of them, yet the newest requests
+# still wait for at most a few thumbnails.
+BATCH = 8
 
 
 def cover_square(image: QImage, side: int) -> QImage:
@@ -90,13 +94,25 @@ class ThumbnailLoader(QObject):
                 if not self._stack or self._stopped:
                     self._running -= 1
                     return
-                photo_id, side = self._stack.popitem(last=True)[0]
+                batch = [self._stack.popitem(last=True)[0] for _ in range(min(BATCH, len(self._stack)))]
             try:
-                image = self._load(photo_id, side)
-            except Exception as exc:  # noqa: BLE001 - a bad photo shows a broken-image cell, nothing more
-                self._lane.post(self._emit_failed, (photo_id, one_line(exc)))
+                hashes = self.library.content_hashes(photo_id for photo_id, _ in batch)
+            except Exception as exc:  # noqa: BLE001 - e.g. the database went away: every cell shows it
+                hashes, problem = {}, exc
             else:
-                self._lane.post(self._emit_loaded, (photo_id, side, image))
+                problem = None
+            for photo_id, side in batch:
+                with self._lock:
+                    if self._stopped:
+                        break
+                try:
+                    if problem is not None:
+                        raise problem
+                    image = self._load(photo_id, side, hashes.get(photo_id))
+                except Exception as exc:  # noqa: BLE001 - a bad photo shows a broken-image cell, nothing more
+                    self._lane.post(self._emit_failed, (photo_id, one_line(exc)))
+                else:
+                    self._lane.post(self._emit_loaded, (photo_id, side, image))
 
     # Signals are emitted on the UI thread only (see workers.py).
     def _emit_loaded(self, values: tuple) -> None:
@@ -105,11 +121,16 @@ class ThumbnailLoader(QObject):
     def _emit_failed(self, values: tuple) -> None:
         self.failed.emit(*values)
 
-    def _load(self, photo_id: int, side: int) -> QImage:
-        photo = self.library.photo(photo_id)
-        if photo is None or not photo.hash:
+    def _load(self, photo_id: int, side: int, content_hash: str | None) -> QImage:
+        if not content_hash:
             raise ClipdeskError("this photo is no longer in the library")
-        return cover_square(read_image(str(ensure_thumbnail(photo.path, photo.hash))), side)
+        cached = thumbnail_path(content_hash)
+        if not cached.exists():  # the cache lost it: make it again from the photo
+            path = self.library.photo_paths([photo_id])[0]
+            if path is None:
+                raise ClipdeskError("this photo is no longer in the library")
+            cached = ensure_thumbnail(path, content_hash)
+        return cover_square(read_image(str(cached)), side)
 
     def stop(self, timeout_ms: int = 5000) -> None:
         with self._lock:
