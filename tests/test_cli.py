@@ -43,9 +43,9 @@ def test_imported_reference_checkpoint_matches_openai(tmp_path, capsys, name, re
         np.testing.assert_allclose(np.linalg.norm(result["text"], axis=1), 1.0, rtol=1e-5)
 
     listed = capsys.readouterr() and run_cli("model", "list", "--json")
-    rows = json.loads(capsys.readouterr().out)
-    assert listed == 0 and rows[0]["name"] == name and rows[0]["default"] and rows[0]["provider"] == "CPU"
-    assert rows[0]["embed_dim"] == 64 and rows[0]["image_size"] == 64
+    row = {row["name"]: row for row in json.loads(capsys.readouterr().out)}[name]
+    assert listed == 0 and row["default"] and row["provider"] == "CPU"  # imported with --default
+    assert row["embed_dim"] == 64 and row["image_size"] == 64
 
 
 def test_package_text_features_match_pytorch_over_hundreds_of_hard_strings(tmp_path):
