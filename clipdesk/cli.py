@@ -16,7 +16,8 @@ from clipdesk import __version__
 from clipdesk.errors import ClipdeskError
 
 # Command groups in help order; each module in clipdesk/commands/ has register(subparsers).
-COMMAND_MODULES = ["gui", "info", "embed", "model", "train", "index", "search", "duplicates", "classify", "labels", "tag", "export"]
+COMMAND_MODULES = ["gui", "info", "embed", "model", "train", "index", "search", "duplicates", "classify", "labels", "tag",
+                   "export", "data"]
 
 
 def build_parser() -> argparse.ArgumentParser:
