@@ -62,3 +62,21 @@ def tiny_model_package(tmp_path_factory):
     torch.manual_seed(0)
     folder = tmp_path_factory.mktemp("models") / "tiny-random"
     return export_package(create_model(config), folder, name="tiny-random", log=lambda _: None).path
+
+
+@pytest.fixture
+def model(tiny_model_package):
+    """The tiny random model package's encoders on the CPU."""
+    from clipdesk.runtime.encoders import ClipModel
+    from clipdesk.runtime.package import load_package
+
+    return ClipModel(load_package(tiny_model_package), device="cpu")
+
+
+@pytest.fixture
+def library():
+    """A library in this test's CLIPDESK_HOME, closed afterwards."""
+    from clipdesk.library.store import Library
+
+    with Library() as library:
+        yield library

@@ -9,8 +9,6 @@ from PIL import Image
 from clipdesk.errors import ClipdeskError, EmptyLibraryError
 from clipdesk.library.records import OK, PhotoMetadata
 from clipdesk.library.store import Library, embedding_model_key, vector_to_blob
-from clipdesk.runtime.encoders import ClipModel
-from clipdesk.runtime.package import load_package
 from clipdesk.search.query import parse_query
 from clipdesk.search.searcher import Searcher, wrap_prompt
 
@@ -51,17 +49,6 @@ class Photos:
 
     def path(self, name):
         return self.paths.get(name) or os.path.join(self.root, name)
-
-
-@pytest.fixture
-def model(tiny_model_package):
-    return ClipModel(load_package(tiny_model_package), device="cpu")
-
-
-@pytest.fixture
-def library():
-    with Library() as library:
-        yield library
 
 
 @pytest.fixture

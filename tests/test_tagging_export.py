@@ -10,7 +10,7 @@ from clipdesk.errors import ClipdeskError
 from clipdesk.tagging.copy_export import copy_tagged
 from clipdesk.tagging.csv_export import export_rows, read_csv
 from clipdesk.tagging.tags import add_tags
-from test_tagging_support import library, plain_photos  # noqa: F401
+from test_tagging_support import plain_photos  # noqa: F401
 
 
 def suggest(library, photo_id, name, confidence):

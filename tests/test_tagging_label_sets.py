@@ -13,7 +13,7 @@ from clipdesk.tagging.prompts import background_embedding
 from clipdesk.tagging.suggest import run_label_set
 from clipdesk.tagging.tags import add_tags, reject_suggestions, suggestions, tags_of_photos
 from clipdesk.tagging.templates import PAPER_ENSEMBLE
-from test_tagging_support import label_vectors, library, model, photos  # noqa: F401
+from test_tagging_support import label_vectors, photos  # noqa: F401
 
 LABELS = ["red", "green", "blue"]
 

@@ -12,8 +12,6 @@ from PIL import Image
 
 from clipdesk.library.records import OK, PhotoMetadata
 from clipdesk.library.store import Library, embedding_model_key, vector_to_blob
-from clipdesk.runtime.encoders import ClipModel
-from clipdesk.runtime.package import load_package
 
 
 def unit(vector):
@@ -44,17 +42,6 @@ class Photos:
 
     def path(self, name):
         return os.path.join(self.root, name)
-
-
-@pytest.fixture
-def model(tiny_model_package):
-    return ClipModel(load_package(tiny_model_package), device="cpu")
-
-
-@pytest.fixture
-def library():
-    with Library() as library:
-        yield library
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from clipdesk.cli import main as run_cli
 from clipdesk.errors import ClipdeskError
 from clipdesk.tagging.tags import (accept_suggestions, add_tags, delete_tag, photo_ids_for_paths, photos_with_tag,
                                    reject_suggestions, remove_tags, rename_tag, suggestions, tag_counts, tags_of_photos)
-from test_tagging_support import library, plain_photos  # noqa: F401
+from test_tagging_support import plain_photos  # noqa: F401
 
 
 def suggest(library, photo_id, name, confidence):

@@ -19,7 +19,7 @@ from clipdesk.tagging.keywords import embedded_keywords, import_keywords, read_k
 from clipdesk.tagging.label_sets import create_label_set
 from clipdesk.tagging.tags import add_tags, remove_tags, tags_of_photos
 from clipdesk.tagging.xmp_export import export_sidecars
-from test_tagging_support import library, plain_photos  # noqa: F401
+from test_tagging_support import plain_photos  # noqa: F401
 
 EXIFTOOL = shutil.which("exiftool")
 needs_exiftool = pytest.mark.skipif(EXIFTOOL is None,
