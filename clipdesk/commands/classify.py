@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from clipdesk.commands.common import DEVICE_CHOICES, log
+from clipdesk.commands.common import DEVICE_CHOICES, log, add_model_option
 
 
 def format_result(result, path_text: str) -> str:
@@ -63,6 +63,6 @@ def register(commands) -> None:
                           help="always pick one of the labels (no 'none of these')")
     classify.add_argument("--json", action="store_true",
                           help='print [{"path", "labels": [{"label", "score"}], "none"}], scores best first')
-    classify.add_argument("--model", help="registered model name or model package folder (default: the default model)")
+    add_model_option(classify)
     classify.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
     classify.set_defaults(handler=cmd_classify)

@@ -36,3 +36,8 @@ def require_train_side() -> None:
         import torch  # noqa: F401
     except ImportError:
         raise ClipdeskError(FROZEN_TRAIN_HINT if getattr(sys, "frozen", False) else TRAIN_EXTRA_HINT) from None
+
+
+def add_model_option(parser) -> None:
+    """`--model`, as every command that embeds or searches takes it."""
+    parser.add_argument("--model", help="registered model name or model package folder (default: the default model)")

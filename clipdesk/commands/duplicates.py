@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from clipdesk.commands.common import add_model_option
 from clipdesk.search import DEFAULT_DUPLICATE_THRESHOLD as DEFAULT_THRESHOLD
 
 
@@ -46,6 +47,5 @@ def register(commands) -> None:
                                  f"{DEFAULT_THRESHOLD}; lower values also group similar shots)")
     duplicates.add_argument("--json", action="store_true",
                             help='print [{"kind": "exact"|"near", "similarity": ..., "paths": [...]}]')
-    duplicates.add_argument("--model", help="registered model name or model package folder (default: the default "
-                                            "model)")
+    add_model_option(duplicates)
     duplicates.set_defaults(handler=cmd_duplicates)

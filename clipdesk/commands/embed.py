@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from clipdesk.commands.common import DEVICE_CHOICES
+from clipdesk.commands.common import DEVICE_CHOICES, add_model_option
 from clipdesk.errors import ClipdeskError
 
 
@@ -32,7 +32,7 @@ def cmd_embed(args) -> int:
 
 def register(commands) -> None:
     embed = commands.add_parser("embed", help="write L2-normalised image and text embeddings to an .npz file")
-    embed.add_argument("--model", help="registered model name or model package folder (default: the default model)")
+    add_model_option(embed)
     embed.add_argument("--image", action="append", default=[], metavar="PATH", help="an image file (repeatable)")
     embed.add_argument("--text", action="append", default=[], metavar="STR", help="a text (repeatable)")
     embed.add_argument("--out", required=True, metavar="FILE.npz")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from clipdesk.commands.common import DEVICE_CHOICES, log
+from clipdesk.commands.common import DEVICE_CHOICES, log, add_model_option
 from clipdesk.progress import Progress, TerminalBar
 
 
@@ -110,7 +110,7 @@ def register(commands) -> None:
         description="Add folders to the photo library and index their photos; run it again to pick up changes. "
                     "Only new or changed files are read; moved photos keep their tags.")
     index.add_argument("paths", nargs="*", metavar="PATH", help="a folder of photos (default: every library folder)")
-    index.add_argument("--model", help="registered model name or model package folder (default: the default model)")
+    add_model_option(index)
     index.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     index.add_argument("--batch-size", type=int, default=32, help="photos per model call and per commit (default 32)")
     index.add_argument("--workers", type=int, default=None, help="decoding threads (default: one per CPU)")

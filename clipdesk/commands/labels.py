@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from clipdesk.commands.common import DEVICE_CHOICES, print_json
+from clipdesk.commands.common import DEVICE_CHOICES, print_json, add_model_option
 
 TEMPLATE_HELP = ("prompt template with {} for the label (repeatable), or a named set: default ('a photo of a {}.'), "
                  "ensemble (the paper's 80 templates), ensemble-7")
@@ -133,6 +133,6 @@ def register(commands) -> None:
                      help="confirm suggestions with confidence >= P at once (they become your tags)")
     run.add_argument("--top-k", type=int, default=3, metavar="K", help="labels listed per photo in --json (default 3)")
     run.add_argument("--json", action="store_true", help="print every photo's outcome as JSON")
-    run.add_argument("--model", help="registered model name or model package folder (default: the default model)")
+    add_model_option(run)
     run.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
     run.set_defaults(handler=cmd_run)
