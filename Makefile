@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed
 MODEL_LICENSE := CC-BY-SA-4.0 (weights; trained on the sets in ATTRIBUTION.md)
 MODEL_DESCRIPTION := clipdesk's own small CLIP, trained from scratch on open emoji and icon sets. It knows emoji, icons and clip-art; it was never shown a photograph, so for photos import a real CLIP model.
 
-.PHONY: venv run test test-dist dist data model sample-library clean
+.PHONY: venv run test test-dist dist data model sample-library eval-styles clean
 
 # Recreated or updated only when the project's requirements change.
 venv: $(STAMP)
@@ -45,9 +45,10 @@ MODEL := clipdesk-emoji-tiny
 RUN := data/runs/emoji-tiny
 model: data
 	$(BIN)/python -m clipdesk.data.sample_rows data/emoji-icons/val.jsonl data/emoji-icons/val-2k.jsonl --rows 2000
+	$(BIN)/python -m clipdesk.data.training_mix data/emoji-icons/train.jsonl data/emoji-icons/train-mix.jsonl
 	if [ -d $(RUN)/checkpoints ]; then $(BIN)/python -m clipdesk.train --out $(RUN) --resume; else \
-	$(BIN)/python -m clipdesk.train --data data/emoji-icons/train.jsonl --val-data data/emoji-icons/val-2k.jsonl \
-		--model tiny --epochs 2 --batch-size 256 --lr 1e-3 --out $(RUN) --name $(MODEL); fi
+	$(BIN)/python -m clipdesk.train --data data/emoji-icons/train-mix.jsonl --val-data data/emoji-icons/val-2k.jsonl \
+		--model tiny --epochs 4 --batch-size 256 --lr 1e-3 --out $(RUN) --name $(MODEL); fi
 	rm -rf build/$(MODEL)
 	$(BIN)/clipdesk model export $(RUN)/model.safetensors build/$(MODEL) --name $(MODEL) --precision fp16 \
 		--license "$(MODEL_LICENSE)" --description "$(MODEL_DESCRIPTION)"
@@ -58,6 +59,13 @@ model: data
 	$(BIN)/python benchmarks/zero_shot_eval.py --model resources/models/$(MODEL) --manifest data/emoji-icons/val-2k.jsonl
 	$(BIN)/python benchmarks/zero_shot_eval.py --model resources/models/$(MODEL) --manifest data/emoji-icons/heldout.jsonl --kind emoji
 	$(BIN)/python benchmarks/zero_shot_eval.py --model resources/models/$(MODEL) --manifest data/emoji-icons/heldout.jsonl --kind icon
+	$(MAKE) eval-styles
+	$(BIN)/python benchmarks/zero_shot_eval.py --model resources/models/$(MODEL) --manifest data/eval-styles/unseen.jsonl \
+		--label-space data/emoji-icons/emoji-concepts.tsv --report data/eval-styles/reports/$(MODEL).json
+
+# Emoji art styles the default model never saw (Apple, Facebook): evaluation only, never trained on or shipped.
+eval-styles: venv
+	$(BIN)/python -m clipdesk.data.unseen_styles --out data/eval-styles --cache data/cache
 
 # resources/sample-library: 72 emoji and icons from the validation split (never trained on), credited.
 sample-library: data

@@ -60,11 +60,18 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+# Bump when the exporter changes the graphs it writes, so the cached package is exported again
+# (2: text graph with a dynamic sequence length).
+PACKAGE_VERSION = 2
+
+
 def model_package(cache: Path, kind: str) -> Path:
     folder = cache / "models" / f"bench-{kind}-text"
-    if (folder / "manifest.json").is_file():
+    marker = folder.parent / f"{folder.name}.json"
+    wanted = {"version": PACKAGE_VERSION}
+    if (folder / "manifest.json").is_file() and marker.is_file() and json.loads(marker.read_text()) == wanted:
         return folder
-    log(f"exporting a {kind}-shaped model package (needs torch, once) ...")
+    log(f"exporting a {kind}-shaped model package (needs torch, once per package version) ...")
     import torch
 
     from clipdesk.model import ClipConfig, create_model
@@ -73,7 +80,8 @@ def model_package(cache: Path, kind: str) -> Path:
     torch.manual_seed(0)
     folder.parent.mkdir(parents=True, exist_ok=True)
     export_package(create_model(ClipConfig(**TEXT_MODELS[kind])), folder, name=f"bench-{kind}-text",
-                   log=lambda _: None)
+                   overwrite=True, log=lambda _: None)
+    marker.write_text(json.dumps(wanted))
     return folder
 
 

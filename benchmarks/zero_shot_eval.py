@@ -5,14 +5,28 @@
 
 Classes are the distinct `label` values of the evaluated rows; each class's text embedding is the
 normalised mean over the prompt templates (CLIP's ensemble). Prints top-1/top-5 and chance.
+
+With `--label-space data/emoji-icons/emoji-concepts.tsv` the classes are every concept of that file,
+whether or not the rows show it, and rows are scored by concept (a label may repeat across concepts in
+some language); rows whose concept is not in the file are left out and counted. Then also:
+    --heldout-only   rows and classes restricted to the concepts flagged held out in that file
+    --language LANG  class names from that language's column; English uses the template ensemble,
+                     other languages the bare label ('{}'), as their training captions are bare labels
+                     or 'label, tag, tag'
+    --report OUT.json  every style × (all concepts, held-out) × language in one run: a markdown table
+                     on stdout, the figures in OUT.json; image embeddings are computed once
+`--style S` keeps only rows of that style (data/eval-styles/unseen.jsonl: apple, facebook).
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import random
 import time
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -20,28 +34,171 @@ import numpy as np
 from clipdesk.runtime.encoders import l2_normalize, load_model
 
 TEMPLATES = ("an emoji of a {}.", "a {} icon.", "{}", "a picture of a {}.")
+BARE = ("{}",)
+ENGLISH = "en"
+NOT_LANGUAGES = {"concept", "label", "heldout", "train_images", "kind", "images"}
+# Issue 6's targets on unseen styles: English (top-1, top-5) per label space; other languages' top-1
+# at least this share of English's on the same style and label space.
+TARGETS = {"all": (0.35, 0.60), "heldout": (0.25, 0.50)}
+LANGUAGE_SHARE = 0.5
 
 
-def evaluate(model_dir: str, manifest: Path, kind: str | None, limit: int | None, seed: int = 0) -> dict:
+def templates_for(language: str) -> tuple[str, ...]:
+    return TEMPLATES if language == ENGLISH else BARE
+
+
+@dataclass
+class LabelSpace:
+    concepts: list[str]
+    heldout: np.ndarray            # bool per concept
+    names: dict[str, list[str]]    # language → class name per concept ('en' is the label column)
+
+    @classmethod
+    def read(cls, path: Path) -> "LabelSpace":
+        with open(path, encoding="utf-8", newline="") as handle:
+            rows = list(csv.DictReader(handle, delimiter="\t"))
+        if not rows or "concept" not in rows[0] or "label" not in rows[0]:
+            raise SystemExit(f"{path}: expected a TSV with 'concept' and 'label' columns")
+        languages = [column for column in rows[0] if column not in NOT_LANGUAGES]
+        names = {ENGLISH: [row["label"] for row in rows]}
+        names.update({language: [row[language] or row["label"] for row in rows] for language in languages})
+        heldout = np.array([row.get("heldout") == "1" for row in rows])
+        return cls([row["concept"] for row in rows], heldout, names)
+
+    @cached_property
+    def index(self) -> dict[str, int]:
+        return {concept: number for number, concept in enumerate(self.concepts)}
+
+
+def read_rows(manifest: Path, kind: str | None, style: str | None = None, limit: int | None = None,
+              seed: int = 0) -> list[dict]:
     rows = [json.loads(line) for line in manifest.read_text(encoding="utf-8").splitlines() if line.strip()]
-    rows = [row for row in rows if kind is None or row.get("kind") == kind]
+    rows = [row for row in rows
+            if (kind is None or row.get("kind") == kind) and (style is None or row.get("style") == style)]
     if limit and len(rows) > limit:
         rows = random.Random(seed).sample(rows, limit)
-    labels = sorted({row["label"] for row in rows})
+    return rows
+
+
+def class_embeddings(model, names: list[str], language: str) -> np.ndarray:
+    """One normalised text embedding per class: the mean over the language's prompts."""
+    templates = templates_for(language)
+    text = model.text.encode([template.format(name) for name in names for template in templates])
+    return l2_normalize(text.reshape(len(names), len(templates), -1).mean(axis=1))
+
+
+def accuracy(images: np.ndarray, classes: np.ndarray, targets: np.ndarray) -> tuple[float, float]:
+    ranked = np.argsort(-(images @ classes.T), axis=1, kind="stable")[:, :5]
+    return float(np.mean(ranked[:, 0] == targets)), float(np.mean((ranked == targets[:, None]).any(axis=1)))
+
+
+def _result(top1: float, top5: float, images: int, classes: int, **facts) -> dict:
+    return {**facts, "images": images, "classes": classes, "top1": top1, "top5": top5,
+            "chance_top1": 1 / classes, "chance_top5": min(1.0, 5 / classes)}
+
+
+def evaluate(model_dir: str, manifest: Path, kind: str | None, limit: int | None, seed: int = 0,
+             style: str | None = None, label_space: Path | None = None, heldout_only: bool = False,
+             language: str = ENGLISH) -> dict:
+    rows = read_rows(manifest, kind, style, limit, seed)
     model = load_model(model_dir, device="cpu")
     started = time.perf_counter()
-    prompts = [template.format(label) for label in labels for template in TEMPLATES]
-    text = model.text.encode(prompts).reshape(len(labels), len(TEMPLATES), -1)
-    classes = l2_normalize(text.mean(axis=1))
+    facts = {"manifest": str(manifest), "kind": kind or "all", "style": style or "all", "language": language,
+             "prompts": list(templates_for(language))}
+    if label_space is None:
+        if language != ENGLISH:
+            raise SystemExit("--language needs --label-space (the class names come from its columns)")
+        if heldout_only:
+            rows = [row for row in rows if row.get("heldout")]
+        labels = sorted({row["label"] for row in rows})
+        classes = class_embeddings(model, labels, ENGLISH)
+        targets = np.array([labels.index(row["label"]) for row in rows])
+    else:
+        space = LabelSpace.read(label_space)
+        if language not in space.names:
+            raise SystemExit(f"{label_space} has no column '{language}' (has: {', '.join(space.names)})")
+        keep = space.heldout if heldout_only else np.ones(len(space.concepts), bool)
+        if not keep.any():
+            raise SystemExit(f"{label_space} flags no concept as held out")
+        position = {concept: number for number, concept in enumerate(np.array(space.concepts)[keep])}
+        outside = sum(row["concept"] not in space.index for row in rows)
+        rows = [row for row in rows if row["concept"] in position]
+        names = [name for name, kept in zip(space.names[language], keep) if kept]
+        classes = class_embeddings(model, names, language)
+        targets = np.array([position[row["concept"]] for row in rows])
+        facts.update(label_space=str(label_space), rows_outside_label_space=outside)
+    if not rows:
+        raise SystemExit("no rows to evaluate after filtering")
     images = model.image.encode_files([manifest.parent / row["image"] for row in rows], batch_size=64)
-    scores = images @ classes.T
-    targets = np.array([labels.index(row["label"]) for row in rows])
-    ranked = np.argsort(-scores, axis=1)[:, :5]
-    top1 = float(np.mean(ranked[:, 0] == targets))
-    top5 = float(np.mean((ranked == targets[:, None]).any(axis=1)))
-    return {"manifest": str(manifest), "kind": kind or "all", "images": len(rows), "classes": len(labels),
-            "top1": top1, "top5": top5, "chance_top1": 1 / len(labels), "chance_top5": min(1.0, 5 / len(labels)),
-            "seconds": round(time.perf_counter() - started, 1)}
+    top1, top5 = accuracy(images, classes, targets)
+    facts["concepts"] = "heldout" if heldout_only else "all"
+    return {**_result(top1, top5, len(rows), len(classes), **facts), "seconds": round(time.perf_counter() - started, 1)}
+
+
+def report(model_dir: str, manifest: Path, kind: str | None, label_space: Path, styles: list[str] | None,
+           languages: list[str] | None) -> dict:
+    """Every style (and all styles pooled) × (all concepts, held-out) × language, embeddings computed once."""
+    space = LabelSpace.read(label_space)
+    rows = [row for row in read_rows(manifest, kind) if row["concept"] in space.index]
+    if styles:
+        rows = [row for row in rows if row.get("style") in styles]
+    if not rows:
+        raise SystemExit("no rows to evaluate after filtering")
+    languages = languages or list(space.names)
+    unknown = [language for language in languages if language not in space.names]
+    if unknown:
+        raise SystemExit(f"{label_space} has no column for {', '.join(unknown)}")
+    model = load_model(model_dir, device="cpu")
+    started = time.perf_counter()
+    images = model.image.encode_files([manifest.parent / row["image"] for row in rows], batch_size=64)
+    classes = {language: class_embeddings(model, space.names[language], language) for language in languages}
+    targets = np.array([space.index[row["concept"]] for row in rows])
+    row_styles = np.array([row.get("style") for row in rows])
+    groups = sorted(set(row_styles)) + (["all"] if len(set(row_styles)) > 1 else [])
+    results = []
+    for group in groups:
+        in_group = np.ones(len(rows), bool) if group == "all" else row_styles == group
+        for subset, keep in (("all", np.ones(len(space.concepts), bool)), ("heldout", space.heldout)):
+            if not keep.any():
+                continue
+            chosen = in_group & keep[targets]
+            if not chosen.any():  # e.g. a seen-style manifest has no held-out rows
+                continue
+            position = np.cumsum(keep) - 1  # concept index → index among the kept classes
+            english = None
+            for language in languages:
+                top1, top5 = accuracy(images[chosen], classes[language][keep], position[targets[chosen]])
+                result = _result(top1, top5, int(chosen.sum()), int(keep.sum()), style=group, concepts=subset,
+                                 language=language)
+                names = [name for name, kept in zip(space.names[language], keep) if kept]
+                result["duplicate_names"] = len(names) - len(set(names))
+                if language == ENGLISH:
+                    english = top1
+                    result["meets_target"] = top1 >= TARGETS[subset][0] and top5 >= TARGETS[subset][1]
+                elif english is not None:
+                    result["share_of_english"] = top1 / english if english else None
+                    result["meets_target"] = bool(english) and top1 >= LANGUAGE_SHARE * english
+                results.append(result)
+    return {"model": str(model_dir), "manifest": str(manifest), "label_space": str(label_space),
+            "kind": kind or "all", "prompts": {language: list(templates_for(language)) for language in languages},
+            "targets": {"english": TARGETS, "other_language_share_of_english_top1": LANGUAGE_SHARE},
+            "results": results, "seconds": round(time.perf_counter() - started, 1)}
+
+
+def markdown(summary: dict) -> str:
+    lines = [f"model {summary['model']} on {summary['manifest']} (label space {summary['label_space']})",
+             "prompts: en = ensemble of " + " | ".join(TEMPLATES) + "; other languages = the bare label '{}'",
+             "targets: en all top-1 ≥ 35 %, top-5 ≥ 60 %; en held-out top-1 ≥ 25 %, top-5 ≥ 50 %; "
+             "other languages top-1 ≥ ½ of en on the same style and concepts",
+             "",
+             "| style | concepts | lang | images | classes | top-1 | top-5 | top-1 / en | target |",
+             "|---|---|---|---:|---:|---:|---:|---:|:---:|"]
+    for result in summary["results"]:
+        share = result.get("share_of_english")
+        lines.append(f"| {result['style']} | {result['concepts']} | {result['language']} | {result['images']} | "
+                     f"{result['classes']} | {result['top1']:.1%} | {result['top5']:.1%} | "
+                     f"{'' if share is None else f'{share:.2f}'} | {'yes' if result.get('meets_target') else 'no'} |")
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -50,13 +207,42 @@ def main() -> None:
     parser.add_argument("--manifest", type=Path, required=True)
     parser.add_argument("--kind", choices=("emoji", "icon"))
     parser.add_argument("--limit", type=int, default=None, help="evaluate a seeded random sample of rows")
+    parser.add_argument("--style", action="append", help="only rows of this style (repeatable with --report)")
+    parser.add_argument("--label-space", type=Path, help="TSV of all classes (emoji-concepts.tsv): concept, label, "
+                        "heldout, one column per language")
+    parser.add_argument("--heldout-only", action="store_true", help="rows and classes: held-out concepts only")
+    parser.add_argument("--language", default=ENGLISH, help="class names from this column of the label space")
+    parser.add_argument("--languages", help="with --report: comma-separated languages (default: all columns)")
+    parser.add_argument("--report", type=Path, metavar="OUT.json",
+                        help="every style × concepts × language: markdown table on stdout, JSON to this file")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    result = evaluate(args.model, args.manifest, args.kind, args.limit)
+    if args.report:
+        if args.label_space is None:
+            parser.error("--report needs --label-space")
+        languages = [part.strip() for part in args.languages.split(",") if part.strip()] if args.languages else None
+        summary = report(args.model, args.manifest, args.kind, args.label_space, args.style, languages)
+        args.report.parent.mkdir(parents=True, exist_ok=True)
+        args.report.write_text(json.dumps(summary, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        print(markdown(summary))
+        print(f"\n{len(summary['results'])} evaluations in {summary['seconds']} s; JSON in {args.report}")
+        return
+    if args.style and len(args.style) > 1:
+        parser.error("give --style once, or use --report for several styles")
+    result = evaluate(args.model, args.manifest, args.kind, args.limit, style=args.style[0] if args.style else None,
+                      label_space=args.label_space, heldout_only=args.heldout_only, language=args.language)
     if args.json:
-        print(json.dumps(result))
+        print(json.dumps(result, ensure_ascii=False))
     else:
-        print(f"{result['manifest']} [{result['kind']}]: {result['images']} images, {result['classes']} classes: "
+        tags = [result["kind"]]  # the original line when none of the newer options is given
+        if args.style:
+            tags.append(f"style {result['style']}")
+        if args.label_space or args.heldout_only:
+            tags.append(f"{result['concepts']} concepts")
+        if args.label_space:
+            prompts = "template ensemble" if args.language == ENGLISH else "bare label '{}'"
+            tags.append(f"{result['language']}: {prompts}")
+        print(f"{result['manifest']} [{', '.join(tags)}]: {result['images']} images, {result['classes']} classes: "
               f"top-1 {result['top1']:.1%} (chance {result['chance_top1']:.2%}), "
               f"top-5 {result['top5']:.1%} (chance {result['chance_top5']:.2%})")
 

@@ -1,4 +1,5 @@
-"""PyTorch → ONNX model packages: parity with PyTorch, precisions, dynamic batch, no half-written output."""
+"""PyTorch → ONNX model packages: parity with PyTorch, precisions, dynamic batch and text length, no half-written
+output."""
 
 import numpy as np
 import pytest
@@ -9,6 +10,7 @@ from clipdesk.model import ClipConfig, create_model
 from clipdesk.model import onnx_export
 from clipdesk.model.onnx_export import export_package
 from clipdesk.runtime.encoders import ClipModel
+from clipdesk.runtime.package import TEXT_INPUT, TEXT_OUTPUT, load_package, write_manifest
 from clipdesk.runtime.tokenizer import get_tokenizer
 
 SMALL_VIT = ClipConfig(embed_dim=32, image_resolution=32, vision_layers=2, vision_width=64, vision_patch_size=8,
@@ -82,3 +84,56 @@ def test_existing_output_folder_is_not_overwritten(tmp_path):
     (tmp_path / "out").mkdir()
     with pytest.raises(ClipdeskError, match="already exists"):
         export_package(random_model(SMALL_VIT), tmp_path / "out", name="x", log=lambda _: None)
+
+
+QUERIES = ["red car", "", "kids on a beach at sunset with a dog and a kite", "a cat", "x y z"]
+
+
+def record_text_runs(text_encoder):
+    """Make the encoder's text graph record the shape of every batch it is given."""
+    shapes, run = [], text_encoder._tower.run
+    text_encoder._tower.run = lambda ids: shapes.append(ids.shape) or run(ids)
+    return shapes
+
+
+def cosines(a, b):
+    return (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+
+
+def test_text_graph_runs_cut_to_the_longest_query_of_each_batch(model):
+    ids = model.text.tokenize(QUERIES)
+    session = model.text._tower.session
+    assert isinstance(session.get_inputs()[0].shape[1], str) and model.text.trims_padding
+    full = session.run(None, {TEXT_INPUT: ids})[0]  # every row padded to context_length
+    lengths = sorted(ids.argmax(1) + 1)  # start + words + end tokens
+    assert lengths[-1] < ids.shape[1]
+    shapes = record_text_runs(model.text)
+    for batch_size in (1, 2, len(QUERIES)):
+        shapes.clear()
+        trimmed = model.text.encode_ids(ids, batch_size=batch_size, normalize=False)
+        assert cosines(trimmed, full).min() >= 0.99999
+        assert np.abs(trimmed - full).max() < 1e-5 * max(1.0, np.abs(full).max())
+        # Rows of like length share a batch, and each batch runs as long as its longest row.
+        chunks = [lengths[start:start + batch_size] for start in range(0, len(lengths), batch_size)]
+        assert shapes == [(len(chunk), max(chunk)) for chunk in chunks]
+
+
+def test_packages_with_a_fixed_text_length_still_work(tmp_path):
+    """Packages exported before the text length was dynamic run on full-length rows, as they did."""
+    model = random_model(SMALL_VIT)
+    package = export_package(model, tmp_path / "pkg", name="old", log=lambda _: None)
+    ids = get_tokenizer()(["one", "", "two words", "a longer caption than the others"],
+                          context_length=SMALL_VIT.context_length)
+    onnx_export._export_tower(onnx_export._Tower(model, "encode_text"), torch.from_numpy(ids[:2]),
+                              package.text_path, TEXT_INPUT, TEXT_OUTPUT, {0: "batch"})  # the old export
+    write_manifest(package.path, package.manifest)
+    runtime = ClipModel(load_package(package.path), device="cpu")
+    assert runtime.text._tower.session.get_inputs()[0].shape == ["batch", SMALL_VIT.context_length]
+    assert not runtime.text.trims_padding
+    shapes = record_text_runs(runtime.text)
+    text = runtime.text.encode_ids(ids, batch_size=3, normalize=False)
+    with torch.no_grad():
+        expected = model.encode_text(torch.from_numpy(ids)).numpy()
+    np.testing.assert_allclose(text, expected, atol=1e-4)
+    assert shapes == [(3, SMALL_VIT.context_length), (1, SMALL_VIT.context_length)]
+    assert onnx_export.verify_package(model, load_package(package.path)).text_min_cosine >= 0.99999

@@ -328,3 +328,5 @@ def test_filter_results_are_reused_only_while_the_database_is_unchanged(library,
             conn.execute("UPDATE photos SET taken_at = '2019-01-01T00:00:00' WHERE id = ?", (photos.ids["a.jpg"],))
     assert searcher.allowed_ids(filters).tolist() == [photos.ids["b.jpg"]]
     assert searcher.allowed_ids(parse_query("date:2019").filters).tolist() == [photos.ids["a.jpg"]]
+    none = searcher.allowed_ids(parse_query("date:1990").filters)
+    assert none.dtype == np.int64 and len(none) == 0

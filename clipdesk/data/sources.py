@@ -102,18 +102,24 @@ def _extract(tarball: Path, target: Path) -> None:
         raise DataError(f"cannot unpack {tarball}: {error} (delete it and run again to fetch it anew)") from error
 
 
-def fetch(package: Package, cache: Path, log=print) -> Path:
-    """Return the package's root folder (the tarball's `package/`), fetching and unpacking it if needed."""
-    folder = cache / "packages" / package.stem
-    root = folder / "package"
-    if (folder / MARKER).exists():
-        return root
+def fetch_tarball(package: Package, cache: Path, log=print) -> Path:
+    """The package's tarball in cache/npm, fetched with `npm pack` when missing."""
     tarballs = cache / "npm"
     tarballs.mkdir(parents=True, exist_ok=True)
     tarball = tarballs / f"{package.stem}.tgz"
     if not tarball.exists():
         log(f"fetching {package.spec} (npm pack)")
         tarball = _npm_pack(package, tarballs)
+    return tarball
+
+
+def fetch(package: Package, cache: Path, log=print) -> Path:
+    """Return the package's root folder (the tarball's `package/`), fetching and unpacking it if needed."""
+    folder = cache / "packages" / package.stem
+    root = folder / "package"
+    if (folder / MARKER).exists():
+        return root
+    tarball = fetch_tarball(package, cache, log)
     folder.parent.mkdir(parents=True, exist_ok=True)
     _extract(tarball, folder)
     if not root.is_dir():

@@ -134,10 +134,22 @@ class ImageEncoder:
 
 
 class TextEncoder:
+    """Text features from token ids, with the padding cut off where the graph allows it.
+
+    CLIP's text transformer is causal and its feature is read at the end token (the largest id of a
+    row), so nothing after a row's end token changes it. Graphs exported with a dynamic sequence
+    length therefore run on each batch cut to its longest row: a short query costs a few tokens'
+    work instead of context_length's. Graphs with a fixed length (packages exported before) get the
+    full rows, as before.
+    """
+
     def __init__(self, package: ModelPackage, device: str = "auto", intra_op_threads: int | None = None):
         self.package = package
         self._tower = _OnnxTower(package.text_path, TEXT_INPUT, device, intra_op_threads)
         self._tokenizer = get_tokenizer()
+        length = next(item for item in self._tower.session.get_inputs() if item.name == TEXT_INPUT).shape[-1]
+        # A symbolic dimension reads back as a name (or None), a fixed one as an int.
+        self.trims_padding = not isinstance(length, int)
 
     @property
     def providers(self) -> list[str]:
@@ -147,10 +159,21 @@ class TextEncoder:
         return self._tokenizer(list(texts), context_length=self.package.manifest.context_length)
 
     def encode_ids(self, token_ids: np.ndarray, batch_size: int = 64, normalize: bool = True) -> np.ndarray:
+        """Features of (N, context_length) token id rows, in the given order."""
         token_ids = np.ascontiguousarray(token_ids, dtype=np.int64)
-        outputs = [self._tower.run(token_ids[part]) for part in _batches(len(token_ids), batch_size)]
-        embeddings = np.concatenate(outputs) if outputs else np.zeros((0, self.package.manifest.embed_dim), np.float32)
-        return l2_normalize(embeddings) if normalize else embeddings.astype(np.float32)
+        embeddings = np.zeros((len(token_ids), self.package.manifest.embed_dim), np.float32)
+        if not self.trims_padding:
+            for part in _batches(len(token_ids), batch_size):
+                embeddings[part] = self._tower.run(token_ids[part])
+        else:
+            # Rows sorted by length share batches with rows of like length, so little padding is left
+            # to run when many texts are encoded at once (label sets, prompt templates).
+            lengths = token_ids.argmax(axis=1) + 1
+            order = np.argsort(lengths, kind="stable")
+            for part in _batches(len(token_ids), batch_size):
+                rows = order[part]
+                embeddings[rows] = self._tower.run(np.ascontiguousarray(token_ids[rows, :lengths[rows].max()]))
+        return l2_normalize(embeddings) if normalize else embeddings
 
     def encode(self, texts: Sequence[str], batch_size: int = 64, normalize: bool = True) -> np.ndarray:
         return self.encode_ids(self.tokenize(texts), batch_size, normalize)

@@ -2,8 +2,9 @@
 
 A package is a folder holding `manifest.json`, `image.onnx` and `text.onnx`. The image graph maps
 `pixels` (N, 3, R, R) float32, already preprocessed, to `image_embeds` (N, D); the text graph maps
-`input_ids` (N, context_length) int64 to `text_embeds` (N, D). Both outputs are un-normalised, as CLIP's
-encode_image / encode_text return them; the runtime normalises.
+`input_ids` (N, L) int64 to `text_embeds` (N, D), where L is context_length in older packages and any
+length up to it (each row's end token included) in packages with a symbolic sequence dimension. Both
+outputs are un-normalised, as CLIP's encode_image / encode_text return them; the runtime normalises.
 """
 
 from __future__ import annotations

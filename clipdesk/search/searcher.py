@@ -296,8 +296,10 @@ class Searcher:
         if self._allowed_cache is not None and self._allowed_cache[0] == state:
             return self._allowed_cache[1]
         where, params = self._filter_sql(filters)
-        rows = conn.execute(f"SELECT id FROM photos WHERE {where}", params).fetchall()
-        ids = np.fromiter((row[0] for row in rows), np.int64, len(rows))
+        # The ids come back as one comma-separated string, parsed by numpy: a Python tuple per row
+        # cost ~3x more than SQLite's own work (200k photos in a five-year date range).
+        joined = conn.execute(f"SELECT group_concat(id) FROM photos WHERE {where}", params).fetchone()[0]
+        ids = np.fromstring(joined, np.int64, sep=",") if joined else np.zeros(0, np.int64)
         self._allowed_cache = (state, ids)
         return ids
 

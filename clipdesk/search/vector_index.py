@@ -290,8 +290,11 @@ class VectorIndex:
         coarse = np.empty(rows, np.float32)
         np.multiply(raw, self._scales[:rows], out=coarse, dtype=np.float32)
         coarse *= np.float32(step)
-        if eligible is not None:
-            coarse[~eligible] = -np.inf
+        # With a filter, the eligible rows' scores are picked out rather than the others' set to -inf:
+        # argpartition slows down ~50x on hundreds of thousands of equal values (a date filter
+        # keeping a fifth of 1M photos cost ~100 ms more than no filter).
+        pool = None if eligible is None else np.flatnonzero(eligible)
+        pooled = coarse if pool is None else coarse[pool]
 
         def bounds(at: np.ndarray) -> np.ndarray:
             return (self._residual_bounds[at] * query_norm + self._code_norms[at] * query_error
@@ -299,11 +302,15 @@ class VectorIndex:
 
         # Any k eligible rows give a floor under the k-th best score: the least of their lower bounds.
         # The k best by coarse score give a floor close to the true one.
-        best = np.argpartition(coarse, rows - k)[rows - k:]
+        best = np.argpartition(pooled, len(pooled) - k)[len(pooled) - k:]
+        if pool is not None:
+            best = pool[best]
         floor = float((coarse[best] - bounds(best)).min())
         # Only rows within the widest bound of the floor can reach it; their own bounds decide.
         widest = self._max_residual_bound * query_norm + self._max_code_norm * query_error + _BOUND_SLACK
-        near = np.flatnonzero(coarse >= floor - widest)
+        near = np.flatnonzero(pooled >= floor - widest)
+        if pool is not None:
+            near = pool[near]
         return near[coarse[near] + bounds(near) >= floor]
 
     def _fine_scores(self, rows: np.ndarray, query: np.ndarray) -> np.ndarray:
