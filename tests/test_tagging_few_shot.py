@@ -6,6 +6,7 @@ benchmarks/tagging_kshot.py but small.
 """
 
 import importlib.util
+import json
 import sys
 from pathlib import Path
 
@@ -90,6 +91,31 @@ def test_the_average_photo_keeps_its_zero_shot_scores_and_examples_move_toward_t
         adapt(adapted, data.images[rows], np.full(len(rows), 3), center)
 
 
+def test_labels_without_examples_keep_their_share_of_the_library(data):
+    """Examples sharpen their labels, which then take photos from the labels that have none (on the bundled
+    model's embeddings, all of them); a common offset on the labels that learned gives those photos back."""
+    classifier = zero_shot(data, background=data.background)
+    learned = [0, 1, 2, 3]
+    rows = data.pool[np.isin(data.labels[data.pool], learned)]
+    library = np.delete(data.images, rows, axis=0)
+    args = (classifier, data.images[rows], data.labels[rows], data.images.mean(0))
+    kept, unshifted = adapt(*args, library=library), adapt(*args)
+
+    def won_by_others(model):
+        return int((~np.isin(model.scores(library).argmax(1), learned)).sum())
+
+    assert won_by_others(unshifted) < won_by_others(classifier)
+    assert won_by_others(kept) == won_by_others(classifier)
+    np.testing.assert_array_equal(kept.weights, unshifted.weights)
+    shift = unshifted.offsets - kept.offsets
+    assert np.all(shift[learned] > 0) and np.all(shift[4:] == 0) and np.ptp(shift[learned]) < 1e-6
+    # every label with examples: there is no share to keep
+    every = adapt(classifier, data.images[data.pool], data.labels[data.pool], data.images.mean(0),
+                  library=np.delete(data.images, data.pool, axis=0))
+    np.testing.assert_array_equal(every.offsets, adapt(classifier, data.images[data.pool], data.labels[data.pool],
+                                                       data.images.mean(0)).offsets)
+
+
 def test_examples_are_capped_per_label_evenly_and_deterministically():
     labels = np.array([0] * 10 + [1] * 3)
     kept = select_examples(labels, max_per_label=4)
@@ -104,3 +130,34 @@ def test_the_benchmark_plot_is_a_png(kshot, tmp_path):
     with Image.open(tmp_path / "k.png") as image:
         assert image.format == "PNG" and image.width == 840
     assert "monotone: True" in kshot.verdict(results)
+
+
+def test_the_benchmark_runs_on_a_model_and_a_manifest_split_by_style(kshot, tiny_model_package, tmp_path, capsys):
+    """Mechanics only (the tiny model's embeddings mean nothing): examples and test images come from
+    different styles, and the run prints its tables and saves the plot."""
+    from PIL import Image
+
+    rows = []
+    for label, colour in enumerate([(200, 30, 30), (30, 200, 30), (30, 30, 200), (200, 200, 30), (30, 200, 200)]):
+        for style in range(4):
+            name = f"images/{label}-{style}.png"
+            (tmp_path / "images").mkdir(exist_ok=True)
+            Image.new("RGB", (32, 32), tuple(min(255, c + 12 * style) for c in colour)).save(tmp_path / name)
+            rows.append({"image": name, "label": f"label {label}", "kind": "emoji", "style": f"style {style}"})
+    rows.append({"image": "images/0-0.png", "label": "an icon", "kind": "icon", "style": "style 0"})
+    manifest = tmp_path / "heldout.jsonl"
+    manifest.write_text("".join(json.dumps(row) + "\n" for row in rows))
+
+    data = kshot.load_manifest(manifest, str(tiny_model_package), "emoji", 64)
+    assert len(data.names) == 5 and len(data.labels) == 20  # the icon row is another kind
+    pool, test = kshot.split_by_style(data, np.random.default_rng(0))
+    assert len(pool) == len(test) == 10 and not set(data.styles[pool]) & set(data.styles[test])
+
+    plot = tmp_path / "k.png"
+    assert kshot.main(["--model", str(tiny_model_package), "--manifest", str(manifest), "--kind", "emoji",
+                       "--seeds", "2", "--draws", "1", "--plot", str(plot)]) == 0
+    out = capsys.readouterr().out
+    for heading in ("every label with examples: mean over seeds", "half the labels with examples: median",
+                    "Templates at k = 0", "Open set with templates default: 4-label sets"):
+        assert heading in out
+    assert plot.stat().st_size > 0
