@@ -42,7 +42,7 @@ data: venv
 # 2 idle cores; resumes an interrupted run), export with fp16 weights into resources/models/, make it the default,
 # then print its zero-shot figures on the validation split and on the held-out concepts.
 MODEL := clipdesk-emoji-tiny
-RUN := data/runs/emoji-tiny
+RUN := data/runs/emoji-tiny-mix
 model: data
 	$(BIN)/python -m clipdesk.data.sample_rows data/emoji-icons/val.jsonl data/emoji-icons/val-2k.jsonl --rows 2000
 	$(BIN)/python -m clipdesk.data.training_mix data/emoji-icons/train.jsonl data/emoji-icons/train-mix.jsonl
