@@ -10,15 +10,7 @@ from clipdesk.errors import ClipdeskError
 from clipdesk.tagging.copy_export import copy_tagged
 from clipdesk.tagging.csv_export import export_rows, read_csv
 from clipdesk.tagging.tags import add_tags
-from test_tagging_support import plain_photos  # noqa: F401
-
-
-def suggest(library, photo_id, name, confidence):
-    with library.transaction() as conn:
-        conn.execute("INSERT OR IGNORE INTO tags (name) VALUES (?)", (name,))
-        tag = conn.execute("SELECT id FROM tags WHERE name = ?", (name,)).fetchone()[0]
-        conn.execute("INSERT INTO photo_tags (photo_id, tag_id, source, confidence) VALUES (?, ?, 'suggested', ?)",
-                     (photo_id, tag, confidence))
+from test_tagging_support import plain_photos, suggest  # noqa: F401
 
 
 @pytest.fixture

@@ -58,3 +58,12 @@ def plain_photos(library, tmp_path):
 def label_vectors(model, labels, template="a photo of a {}."):
     """The labels' text embeddings as the label set will compute them (one template)."""
     return model.text.encode([template.replace("{}", label) for label in labels])
+
+
+def suggest(library, photo_id, name, confidence):
+    """A suggestion as a label-set run writes it."""
+    with library.transaction() as conn:
+        conn.execute("INSERT OR IGNORE INTO tags (name) VALUES (?)", (name,))
+        tag = conn.execute("SELECT id FROM tags WHERE name = ?", (name,)).fetchone()[0]
+        conn.execute("INSERT INTO photo_tags (photo_id, tag_id, source, confidence) VALUES (?, ?, 'suggested', ?)",
+                     (photo_id, tag, confidence))

@@ -11,16 +11,7 @@ from clipdesk.cli import main as run_cli
 from clipdesk.errors import ClipdeskError
 from clipdesk.tagging.tags import (accept_suggestions, add_tags, delete_tag, photo_ids_for_paths, photos_with_tag,
                                    reject_suggestions, remove_tags, rename_tag, suggestions, tag_counts, tags_of_photos)
-from test_tagging_support import plain_photos  # noqa: F401
-
-
-def suggest(library, photo_id, name, confidence):
-    """A suggestion as a label-set run writes it."""
-    with library.transaction() as conn:
-        conn.execute("INSERT OR IGNORE INTO tags (name) VALUES (?)", (name,))
-        tag = conn.execute("SELECT id FROM tags WHERE name = ?", (name,)).fetchone()[0]
-        conn.execute("INSERT INTO photo_tags (photo_id, tag_id, source, confidence) VALUES (?, ?, 'suggested', ?)",
-                     (photo_id, tag, confidence))
+from test_tagging_support import plain_photos, suggest  # noqa: F401
 
 
 def test_add_remove_and_counts_ignore_case(library, plain_photos):

@@ -14,10 +14,31 @@ Train side only (no torch here, but never imported by the run side either). Entr
     captions      several phrasings per image
     manifests     train/val split, JSONL manifests, zero-shot label files
     attribution   ATTRIBUTION.md for the sets used
+    training_mix  the default model's emoji-weighted, multilingual training mix
+    unseen_styles emoji art styles never trained on, for evaluation only
 """
+
+import functools
+import sys
 
 from clipdesk.errors import ClipdeskError
 
 
 class DataError(ClipdeskError):
     """A data-pipeline step that cannot go on: a package that cannot be fetched, a malformed file."""
+
+
+def pipeline_main(main):
+    """Wrap a pipeline step's `main(argv)`: a ClipdeskError ends it with one line on stderr (exit 1),
+    Ctrl-C with how to go on (exit 130): every step resumes when run again."""
+    @functools.wraps(main)
+    def run(argv: list[str] | None = None) -> int:
+        try:
+            return main(argv)
+        except ClipdeskError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            print("interrupted: run the same command again to resume", file=sys.stderr)
+            return 130
+    return run

@@ -18,7 +18,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from clipdesk.data import DataError
+from clipdesk.data import DataError, pipeline_main
 from clipdesk.data.attribution import attribution_markdown
 from clipdesk.data.catalogue import build_catalogue, count_images
 from clipdesk.data.emoji_labels import load_emoji_index, load_openmoji_texts, load_translations
@@ -28,7 +28,6 @@ from clipdesk.data.iconify import read_collections
 from clipdesk.data.manifests import VAL_FRACTION, write_manifests
 from clipdesk.data.rasterise import SIZE, render_items
 from clipdesk.data.sources import PACKAGES, fetch_all, fetched_record
-from clipdesk.errors import ClipdeskError
 from clipdesk.progress import Progress, TerminalBar
 
 REPO = Path(__file__).resolve().parents[2]
@@ -148,6 +147,7 @@ def print_summary(summary: dict, log=print) -> None:
     log(f"done in {summary['wall_seconds']:.0f} s; output {summary['output_bytes'] / 2**20:.0f} MiB")
 
 
+@pipeline_main
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m clipdesk.data.build_dataset", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -168,16 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     def log(message: str) -> None:
         print(message, flush=True)
 
-    try:
-        summary = build(args.out, args.cache, args.heldout, args.size, args.workers, args.val_fraction, languages,
-                        not args.no_share_alike, args.max_per_set, args.attribution_copy, log=log,
-                        progress=progress_bar)
-    except ClipdeskError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted: run the same command again to resume", file=sys.stderr)
-        return 130
+    summary = build(args.out, args.cache, args.heldout, args.size, args.workers, args.val_fraction, languages,
+                    not args.no_share_alike, args.max_per_set, args.attribution_copy, log=log, progress=progress_bar)
     print_summary(summary, log)
     return 0
 

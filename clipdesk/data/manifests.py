@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections import Counter
 from pathlib import Path
 
+from clipdesk.atomic import write_lines_atomically
 from clipdesk.data.captions import captions_for, local_captions, style_name
 from clipdesk.data.catalogue import ImageItem
 from clipdesk.data.emoji_labels import EmojiIndex, LocalText, normalise_code
@@ -57,17 +57,6 @@ def manifest_row(item: ImageItem, emoji: EmojiIndex) -> dict:
     return row
 
 
-def _write_atomic(path: Path, lines) -> int:
-    temporary = path.with_name(path.name + ".tmp")
-    count = 0
-    with open(temporary, "w", encoding="utf-8") as handle:
-        for line in lines:
-            handle.write(line + "\n")
-            count += 1
-    os.replace(temporary, path)
-    return count
-
-
 def write_manifests(items: list[ImageItem], out: Path, emoji: EmojiIndex, heldout: HeldOut,
                     translations: dict[str, dict[str, LocalText]],
                     val_fraction: float = VAL_FRACTION) -> dict[str, int]:
@@ -79,7 +68,7 @@ def write_manifests(items: list[ImageItem], out: Path, emoji: EmojiIndex, heldou
             rows[split].append(manifest_row(item, emoji))
     counts = {}
     for split, split_rows in rows.items():
-        counts[f"{split}.jsonl"] = _write_atomic(out / f"{split}.jsonl",
+        counts[f"{split}.jsonl"] = write_lines_atomically(out / f"{split}.jsonl",
                                                  (json.dumps(row, ensure_ascii=False) for row in split_rows))
     languages = sorted(translations)
 
@@ -95,17 +84,17 @@ def write_manifests(items: list[ImageItem], out: Path, emoji: EmojiIndex, heldou
     lines = [header] + ["\t".join([concept, row["label"], row["kind"], str(images["val"][concept]),
                                    *local_labels(concept)])
                         for concept, row in sorted(seen.items())]
-    counts["labels-val.tsv"] = _write_atomic(out / "labels-val.tsv", lines) - 1
+    counts["labels-val.tsv"] = write_lines_atomically(out / "labels-val.tsv", lines) - 1
     # All held-out concepts, with or without images: the label space of the held-out evaluation.
     unseen = {heldout_concept_id(concept, emoji): concept.label for concept in heldout.concepts}
     lines = [header] + ["\t".join([concept, label, "emoji", str(images["heldout"][concept]), *local_labels(concept)])
                         for concept, label in sorted(unseen.items())]
-    counts["labels-heldout.tsv"] = _write_atomic(out / "labels-heldout.tsv", lines) - 1
+    counts["labels-heldout.tsv"] = write_lines_atomically(out / "labels-heldout.tsv", lines) - 1
 
     lines = ["\t".join(["concept", "label", "heldout", "train_images", *languages])]
     for concept in sorted(emoji.concepts.values(), key=lambda concept: concept.hexcode):
         key = f"emoji:{concept.hexcode}"
         flag = int(heldout.emoji(concept.hexcode, concept.label) is not None)
         lines.append("\t".join([key, concept.label, str(flag), str(images["train"][key]), *local_labels(key)]))
-    counts["emoji-concepts.tsv"] = _write_atomic(out / "emoji-concepts.tsv", lines) - 1
+    counts["emoji-concepts.tsv"] = write_lines_atomically(out / "emoji-concepts.tsv", lines) - 1
     return counts

@@ -9,15 +9,14 @@ import argparse
 import random
 from pathlib import Path
 
+from clipdesk.atomic import write_lines_atomically
+
 
 def sample_rows(source: Path, target: Path, rows: int, seed: int = 0) -> int:
     lines = [line for line in source.read_text(encoding="utf-8").splitlines() if line.strip()]
     random.Random(seed).shuffle(lines)
     chosen = lines[:rows]
-    temporary = target.with_name(target.name + ".tmp")
-    temporary.write_text("\n".join(chosen) + "\n", encoding="utf-8")
-    temporary.replace(target)
-    return len(chosen)
+    return write_lines_atomically(target, chosen)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,6 +18,8 @@ import random
 from collections import Counter
 from pathlib import Path
 
+from clipdesk.atomic import write_lines_atomically
+
 ENGLISH_REPEATS = 4
 ICON_ROWS = 120_000
 
@@ -41,11 +43,7 @@ def mix_rows(rows: list[dict], english_repeats: int = ENGLISH_REPEATS, icon_rows
 def write_mix(source: Path, target: Path, **options) -> Counter:
     rows = [json.loads(line) for line in source.read_text(encoding="utf-8").splitlines() if line.strip()]
     mixed = mix_rows(rows, **options)
-    temporary = target.with_name(target.name + ".tmp")
-    with temporary.open("w", encoding="utf-8") as out:
-        for row in mixed:
-            out.write(json.dumps(row, ensure_ascii=False) + "\n")
-    temporary.replace(target)
+    write_lines_atomically(target, (json.dumps(row, ensure_ascii=False) for row in mixed))
     return Counter(row.get("language", "en") if row.get("kind") == "emoji" else "icon" for row in mixed)
 
 

@@ -34,7 +34,6 @@ import argparse
 import csv
 import io
 import json
-import os
 import shutil
 import sys
 import tarfile
@@ -42,12 +41,12 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from clipdesk.data import DataError
+from clipdesk.atomic import write_atomically, write_lines_atomically
+from clipdesk.data import DataError, pipeline_main
 from clipdesk.data.emoji_labels import SKIN_TONES, EmojiIndex, load_emoji_index, normalise_code
 from clipdesk.data.heldout import HeldOut
 from clipdesk.data.rasterise import BACKGROUND, SIZE
 from clipdesk.data.sources import PACKAGES, Package, fetch, fetch_tarball
-from clipdesk.errors import ClipdeskError
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_HELDOUT = REPO.parent / "shared" / "eval" / "heldout-emoji-concepts.tsv"
@@ -153,12 +152,6 @@ def to_eval_png(data: bytes, size: int = SIZE) -> bytes:
     return buffer.getvalue()
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    temporary.write_bytes(data)
-    os.replace(temporary, path)
-
-
 def read_package(style: Style, path: Path) -> tuple[list[dict], dict[str, bytes]]:
     """emoji.json and the 64 px images, read straight from the tarball: the sprite sheets are never unpacked."""
     prefix = f"package/img/{style.vendor}/64/"
@@ -202,7 +195,7 @@ def build(out: Path, cache: Path, label_space_path: Path = DEFAULT_LABEL_SPACE, 
             log(f"{name}: render settings changed: rendering every image again")
             shutil.rmtree(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        _write_atomic(settings_path, (json.dumps(settings, indent=1) + "\n").encode("utf-8"))
+        write_atomically(settings_path, (json.dumps(settings, indent=1) + "\n").encode("utf-8"))
         wanted = {image.image_path.rsplit("/", 1)[1] for image in planned}
         for stale in folder.glob("*.png*"):  # images of concepts no longer planned, and leftover .tmp files
             if stale.name not in wanted:
@@ -213,7 +206,7 @@ def build(out: Path, cache: Path, label_space_path: Path = DEFAULT_LABEL_SPACE, 
             if not target.exists():
                 if image.member not in originals:
                     raise DataError(f"{style.package.spec} lacks {image.member} although emoji.json lists it")
-                _write_atomic(target, to_eval_png(originals[image.member], size))
+                write_atomically(target, to_eval_png(originals[image.member], size))
                 written += 1
             if number % 250 == 0 or number == len(planned):
                 print(f"\r{name}: {number}/{len(planned)} images ({written} written)", end="", flush=True)
@@ -222,13 +215,13 @@ def build(out: Path, cache: Path, label_space_path: Path = DEFAULT_LABEL_SPACE, 
         summary[name] = {"images": len(planned), "heldout_images": sum(image.heldout for image in planned),
                          "written": written, "skipped": dict(skipped), "package": style.package.spec}
     manifest = out / MANIFEST
-    text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
-    _write_atomic(manifest, text.encode("utf-8"))
+    write_lines_atomically(manifest, (json.dumps(row, ensure_ascii=False) for row in rows))
     summary["label_space"] = {"concepts": len(label_space), "heldout": sum(label_space.values())}
-    _write_atomic(out / "summary.json", (json.dumps(summary, indent=1) + "\n").encode("utf-8"))
+    write_atomically(out / "summary.json", (json.dumps(summary, indent=1) + "\n").encode("utf-8"))
     return summary
 
 
+@pipeline_main
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m clipdesk.data.unseen_styles", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -244,14 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [name for name in styles if name not in STYLES]
     if unknown:
         parser.error(f"unknown style {', '.join(unknown)} (known: {', '.join(STYLES)})")
-    try:
-        summary = build(args.out, args.cache, args.label_space, args.heldout, styles, args.size)
-    except ClipdeskError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted: run the same command again to resume", file=sys.stderr)
-        return 130
+    summary = build(args.out, args.cache, args.label_space, args.heldout, styles, args.size)
     space = summary["label_space"]
     for name in styles:
         entry = summary[name]

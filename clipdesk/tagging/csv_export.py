@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from clipdesk.errors import ClipdeskError
 from clipdesk.library.pathnames import from_db_path, json_text
-from clipdesk.tagging.atomic import write_atomically
+from clipdesk.atomic import write_atomically
 from clipdesk.tagging.names import clean_name
 
 COLUMNS = ("path", "tags", "suggestions", "taken_at")

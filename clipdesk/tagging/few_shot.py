@@ -116,14 +116,24 @@ def adapt(classifier: LabelClassifier, examples: np.ndarray, label_indices: np.n
     return keep_share(classifier, adapted, np.asarray(library, np.float32), np.isin(np.arange(count), label_indices))
 
 
+def library_sample(vectors: np.ndarray, exclude: np.ndarray | None = None) -> np.ndarray:
+    """At most MAX_LIBRARY_SAMPLE rows of `vectors`, evenly spread, leaving out the rows `exclude` (the
+    examples): indexes first, so a large library is never copied whole."""
+    if exclude is None and len(vectors) <= MAX_LIBRARY_SAMPLE:
+        return np.asarray(vectors, np.float32)
+    rows = np.arange(len(vectors)) if exclude is None else np.setdiff1d(np.arange(len(vectors)), exclude)
+    if len(rows) > MAX_LIBRARY_SAMPLE:
+        rows = rows[np.linspace(0, len(rows) - 1, MAX_LIBRARY_SAMPLE).round().astype(int)]
+    return np.asarray(vectors[rows], np.float32)
+
+
 def keep_share(zero_shot: LabelClassifier, adapted: LabelClassifier, library: np.ndarray,
                learned: np.ndarray) -> LabelClassifier:
     """`adapted` with the offsets of the `learned` labels (mask) lowered by one common amount, so that the
     other labels are the best label of as many `library` photos as with `zero_shot`. Never raised."""
     if learned.all() or not learned.any() or len(library) == 0:
         return adapted
-    if len(library) > MAX_LIBRARY_SAMPLE:
-        library = library[np.linspace(0, len(library) - 1, MAX_LIBRARY_SAMPLE).round().astype(int)]
+    library = library_sample(library)
 
     def lead(classifier):  # per photo: the best learned label's score minus the best other label's
         scores = classifier.scores(library).astype(np.float64)

@@ -120,7 +120,7 @@ def run_label_set(library, name: str, model=None, *, apply_above: float | None =
         run.examples = {label_set.labels[i]: int(n) for i, n in zip(*np.unique(labels, return_counts=True))}
         progress.update(1, 3, stage="learning from your tags")
         classifier = few_shot.adapt(classifier, vectors[rows], labels, vectors.mean(axis=0),
-                                     library=np.delete(vectors, rows, axis=0))
+                                     library=few_shot.library_sample(vectors, exclude=rows))
     decided_label = {}  # row -> the user's label (the first of the set's labels the photo has)
     for row, label in sorted(decided_pairs):
         decided_label.setdefault(row, int(label))

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from clipdesk.errors import ClipdeskError
 from clipdesk.library.pathnames import display_path, from_db_path
-from clipdesk.tagging.atomic import write_atomically
+from clipdesk.atomic import write_atomically
 from clipdesk.tagging.names import clean_name
 from clipdesk.tagging.tags import USER, photos_with_tag, tag_counts, tag_id, tags_of_photos
 

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from clipdesk.errors import ClipdeskError
-from clipdesk.tagging.atomic import write_atomically
+from clipdesk.atomic import write_atomically
 
 NAMESPACES = {
     "x": "adobe:ns:meta/",

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterable
+from contextlib import contextmanager
 
 
-def write_atomically(path: str, data: bytes, *, overwrite: bool = True) -> None:
-    """Write `data` to `path` through a hidden temporary file beside it. An existing file keeps its
-    permissions; `overwrite=False` refuses to replace one (FileExistsError)."""
+@contextmanager
+def _replacing(path: str, overwrite: bool):
+    """A binary handle on a hidden temporary file beside `path`, renamed onto it when the block ends
+    without an error (and removed when it does not). An existing file keeps its permissions;
+    `overwrite=False` refuses to replace one (FileExistsError)."""
+    path = os.fspath(path)
     folder = os.path.dirname(path) or "."
     descriptor, temporary = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
         if os.path.exists(path):
@@ -41,3 +46,19 @@ def write_atomically(path: str, data: bytes, *, overwrite: bool = True) -> None:
         except OSError:
             pass
         raise
+
+
+def write_atomically(path: str, data: bytes, *, overwrite: bool = True) -> None:
+    """Write `data` to `path` through a hidden temporary file beside it (see _replacing)."""
+    with _replacing(path, overwrite) as handle:
+        handle.write(data)
+
+
+def write_lines_atomically(path: str, lines: Iterable[str]) -> int:
+    """Write each of `lines` plus a newline, UTF-8, streamed (manifests of hundreds of MB); returns the count."""
+    count = 0
+    with _replacing(path, overwrite=True) as handle:
+        for line in lines:
+            handle.write((line + "\n").encode("utf-8"))
+            count += 1
+    return count
