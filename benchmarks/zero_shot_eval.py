@@ -4,15 +4,15 @@
         --manifest data/emoji-icons/heldout.jsonl [--kind emoji] [--limit 2000]
 
 Classes are the distinct `label` values of the evaluated rows; each class's text embedding is the
-normalised mean over the prompt templates (CLIP's ensemble). Prints top-1/top-5 and chance.
+normalised mean over the prompt templates (CLIP's ensemble). The templates are the app's: the model's
+own (manifest `templates`), else "a photo of a {}.", for every language, as `clipdesk classify` and
+label sets use them; `--template T` (repeatable) measures others. Prints top-1/top-5 and chance.
 
 With `--label-space data/emoji-icons/emoji-concepts.tsv` the classes are every concept of that file,
 whether or not the rows show it, and rows are scored by concept (a label may repeat across concepts in
 some language); rows whose concept is not in the file are left out and counted. Then also:
     --heldout-only   rows and classes restricted to the concepts flagged held out in that file
-    --language LANG  class names from that language's column; English uses the template ensemble,
-                     other languages the bare label ('{}'), as their training captions are bare labels
-                     or 'label, tag, tag'
+    --language LANG  class names from that language's column
     --report OUT.json  every style × (all concepts, held-out) × language in one run: a markdown table
                      on stdout, the figures in OUT.json; image embeddings are computed once
 `--style S` keeps only rows of that style (data/eval-styles/unseen.jsonl: apple, facebook).
@@ -32,9 +32,8 @@ from pathlib import Path
 import numpy as np
 
 from clipdesk.runtime.encoders import l2_normalize, load_model
+from clipdesk.tagging.prompts import resolve_templates
 
-TEMPLATES = ("an emoji of a {}.", "a {} icon.", "{}", "a picture of a {}.")
-BARE = ("{}",)
 ENGLISH = "en"
 NOT_LANGUAGES = {"concept", "label", "heldout", "train_images", "kind", "images"}
 # Issue 6's targets on unseen styles: English (top-1, top-5) per label space; other languages' top-1
@@ -43,8 +42,9 @@ TARGETS = {"all": (0.35, 0.60), "heldout": (0.25, 0.50)}
 LANGUAGE_SHARE = 0.5
 
 
-def templates_for(language: str) -> tuple[str, ...]:
-    return TEMPLATES if language == ENGLISH else BARE
+def app_templates(model, chosen: list[str] | None) -> tuple[str, ...]:
+    """`chosen` (templates or names), else what the app uses with this model when no template is named."""
+    return resolve_templates(chosen, model.package.manifest.templates)
 
 
 @dataclass
@@ -80,10 +80,9 @@ def read_rows(manifest: Path, kind: str | None, style: str | None = None, limit:
     return rows
 
 
-def class_embeddings(model, names: list[str], language: str) -> np.ndarray:
-    """One normalised text embedding per class: the mean over the language's prompts."""
-    templates = templates_for(language)
-    text = model.text.encode([template.format(name) for name in names for template in templates])
+def class_embeddings(model, names: list[str], templates: tuple[str, ...]) -> np.ndarray:
+    """One normalised text embedding per class: the mean over the prompts."""
+    text = model.text.encode([template.replace("{}", name) for name in names for template in templates])
     return l2_normalize(text.reshape(len(names), len(templates), -1).mean(axis=1))
 
 
@@ -99,19 +98,20 @@ def _result(top1: float, top5: float, images: int, classes: int, **facts) -> dic
 
 def evaluate(model_dir: str, manifest: Path, kind: str | None, limit: int | None, seed: int = 0,
              style: str | None = None, label_space: Path | None = None, heldout_only: bool = False,
-             language: str = ENGLISH) -> dict:
+             language: str = ENGLISH, templates: list[str] | None = None) -> dict:
     rows = read_rows(manifest, kind, style, limit, seed)
     model = load_model(model_dir, device="cpu")
+    templates = app_templates(model, templates)
     started = time.perf_counter()
     facts = {"manifest": str(manifest), "kind": kind or "all", "style": style or "all", "language": language,
-             "prompts": list(templates_for(language))}
+             "prompts": list(templates)}
     if label_space is None:
         if language != ENGLISH:
             raise SystemExit("--language needs --label-space (the class names come from its columns)")
         if heldout_only:
             rows = [row for row in rows if row.get("heldout")]
         labels = sorted({row["label"] for row in rows})
-        classes = class_embeddings(model, labels, ENGLISH)
+        classes = class_embeddings(model, labels, templates)
         targets = np.array([labels.index(row["label"]) for row in rows])
     else:
         space = LabelSpace.read(label_space)
@@ -124,7 +124,7 @@ def evaluate(model_dir: str, manifest: Path, kind: str | None, limit: int | None
         outside = sum(row["concept"] not in space.index for row in rows)
         rows = [row for row in rows if row["concept"] in position]
         names = [name for name, kept in zip(space.names[language], keep) if kept]
-        classes = class_embeddings(model, names, language)
+        classes = class_embeddings(model, names, templates)
         targets = np.array([position[row["concept"]] for row in rows])
         facts.update(label_space=str(label_space), rows_outside_label_space=outside)
     if not rows:
@@ -136,7 +136,7 @@ def evaluate(model_dir: str, manifest: Path, kind: str | None, limit: int | None
 
 
 def report(model_dir: str, manifest: Path, kind: str | None, label_space: Path, styles: list[str] | None,
-           languages: list[str] | None) -> dict:
+           languages: list[str] | None, templates: list[str] | None = None) -> dict:
     """Every style (and all styles pooled) × (all concepts, held-out) × language, embeddings computed once."""
     space = LabelSpace.read(label_space)
     rows = [row for row in read_rows(manifest, kind) if row["concept"] in space.index]
@@ -149,9 +149,10 @@ def report(model_dir: str, manifest: Path, kind: str | None, label_space: Path, 
     if unknown:
         raise SystemExit(f"{label_space} has no column for {', '.join(unknown)}")
     model = load_model(model_dir, device="cpu")
+    templates = app_templates(model, templates)
     started = time.perf_counter()
     images = model.image.encode_files([manifest.parent / row["image"] for row in rows], batch_size=64)
-    classes = {language: class_embeddings(model, space.names[language], language) for language in languages}
+    classes = {language: class_embeddings(model, space.names[language], templates) for language in languages}
     targets = np.array([space.index[row["concept"]] for row in rows])
     row_styles = np.array([row.get("style") for row in rows])
     groups = sorted(set(row_styles)) + (["all"] if len(set(row_styles)) > 1 else [])
@@ -180,14 +181,14 @@ def report(model_dir: str, manifest: Path, kind: str | None, label_space: Path, 
                     result["meets_target"] = bool(english) and top1 >= LANGUAGE_SHARE * english
                 results.append(result)
     return {"model": str(model_dir), "manifest": str(manifest), "label_space": str(label_space),
-            "kind": kind or "all", "prompts": {language: list(templates_for(language)) for language in languages},
+            "kind": kind or "all", "prompts": list(templates),
             "targets": {"english": TARGETS, "other_language_share_of_english_top1": LANGUAGE_SHARE},
             "results": results, "seconds": round(time.perf_counter() - started, 1)}
 
 
 def markdown(summary: dict) -> str:
     lines = [f"model {summary['model']} on {summary['manifest']} (label space {summary['label_space']})",
-             "prompts: en = ensemble of " + " | ".join(TEMPLATES) + "; other languages = the bare label '{}'",
+             "prompts (every language): " + " | ".join(summary["prompts"]),
              "targets: en all top-1 ≥ 35 %, top-5 ≥ 60 %; en held-out top-1 ≥ 25 %, top-5 ≥ 50 %; "
              "other languages top-1 ≥ ½ of en on the same style and concepts",
              "",
@@ -215,13 +216,15 @@ def main() -> None:
     parser.add_argument("--languages", help="with --report: comma-separated languages (default: all columns)")
     parser.add_argument("--report", type=Path, metavar="OUT.json",
                         help="every style × concepts × language: markdown table on stdout, JSON to this file")
+    parser.add_argument("--template", dest="templates", action="append", metavar="T",
+                        help="prompt template or template name (repeatable; default: the app's for this model)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if args.report:
         if args.label_space is None:
             parser.error("--report needs --label-space")
         languages = [part.strip() for part in args.languages.split(",") if part.strip()] if args.languages else None
-        summary = report(args.model, args.manifest, args.kind, args.label_space, args.style, languages)
+        summary = report(args.model, args.manifest, args.kind, args.label_space, args.style, languages, args.templates)
         args.report.parent.mkdir(parents=True, exist_ok=True)
         args.report.write_text(json.dumps(summary, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
         print(markdown(summary))
@@ -230,7 +233,8 @@ def main() -> None:
     if args.style and len(args.style) > 1:
         parser.error("give --style once, or use --report for several styles")
     result = evaluate(args.model, args.manifest, args.kind, args.limit, style=args.style[0] if args.style else None,
-                      label_space=args.label_space, heldout_only=args.heldout_only, language=args.language)
+                      label_space=args.label_space, heldout_only=args.heldout_only, language=args.language,
+                      templates=args.templates)
     if args.json:
         print(json.dumps(result, ensure_ascii=False))
     else:
@@ -239,9 +243,7 @@ def main() -> None:
             tags.append(f"style {result['style']}")
         if args.label_space or args.heldout_only:
             tags.append(f"{result['concepts']} concepts")
-        if args.label_space:
-            prompts = "template ensemble" if args.language == ENGLISH else "bare label '{}'"
-            tags.append(f"{result['language']}: {prompts}")
+        tags.append(f"{result['language']}: " + " | ".join(result["prompts"]))
         print(f"{result['manifest']} [{', '.join(tags)}]: {result['images']} images, {result['classes']} classes: "
               f"top-1 {result['top1']:.1%} (chance {result['chance_top1']:.2%}), "
               f"top-5 {result['top5']:.1%} (chance {result['chance_top5']:.2%})")

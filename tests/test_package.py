@@ -24,12 +24,20 @@ def make_fake_package(folder, name="fake"):
     return folder
 
 
+def _set_templates(folder, templates):
+    data = json.loads((folder / MANIFEST).read_text())
+    (folder / MANIFEST).write_text(json.dumps({**data, "templates": templates}))
+
+
 def test_manifest_round_trip_records_hashes_and_sizes(tmp_path):
     folder = make_fake_package(tmp_path / "pkg")
     package = load_package(folder)
     assert package.manifest.files["image.onnx"]["bytes"] == len(b"image-bytes")
     assert package.manifest.mean == (0.5, 0.5, 0.5)
+    assert package.manifest.templates == []  # older packages name no templates
     package.verify_hashes()
+    _set_templates(folder, ["an emoji of a {}.", "{}"])
+    assert load_package(folder).manifest.templates == ["an emoji of a {}.", "{}"]
 
 
 @pytest.mark.parametrize("damage, message", [
@@ -38,6 +46,8 @@ def test_manifest_round_trip_records_hashes_and_sizes(tmp_path):
     (lambda f: (f / MANIFEST).write_text("{not json"), "not valid JSON"),
     (lambda f: (f / MANIFEST).write_text('{"name": "x"}'), "lacks"),
     (lambda f: (f / MANIFEST).unlink(), "no manifest.json"),
+    (lambda f: _set_templates(f, ["an emoji"]), "templates must be a list of texts with one {}"),
+    (lambda f: _set_templates(f, "a photo of a {}."), "templates must be a list"),
 ])
 def test_damaged_packages_are_refused_in_one_line(tmp_path, damage, message):
     folder = make_fake_package(tmp_path / "pkg")

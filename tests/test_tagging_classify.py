@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -9,7 +10,7 @@ from PIL import Image
 
 from clipdesk.cli import main as run_cli
 from clipdesk.runtime.encoders import ClipModel
-from clipdesk.runtime.package import load_package
+from clipdesk.runtime.package import load_package, write_manifest
 from clipdesk.tagging.calibration import Calibration
 from clipdesk.tagging.classify import find_photo_files
 from clipdesk.tagging.prompts import background_embedding, ensemble_embeddings
@@ -74,3 +75,22 @@ def test_top_k_closed_set_text_output_and_bad_files(pictures, tiny_model_package
     assert run_cli(["classify", str(pictures / "missing.jpg"), "--labels", "a", "--model",
                     str(tiny_model_package)]) == 1
     assert "no such file or folder" in capsys.readouterr().err
+
+
+def test_without_a_template_the_models_own_templates_are_used(pictures, tiny_model_package, capsys, tmp_path):
+    own = ["an emoji of a {}.", "{}"]
+    package = tmp_path / "with-templates"
+    shutil.copytree(tiny_model_package, package)
+    manifest = load_package(package).manifest
+    manifest.templates = own
+    write_manifest(package, manifest)
+
+    def scores(model, *templates):
+        options = [option for template in templates for option in ("--template", template)]
+        assert run_cli(["classify", str(pictures), "--labels", "red,green,blue", "--model", str(model), "--json",
+                        *options]) == 0
+        return [{item["label"]: item["score"] for item in row["labels"]} for row in json.loads(capsys.readouterr().out)]
+
+    assert scores(package) == scores(package, *own) == scores(tiny_model_package, *own)
+    assert scores(package) != scores(package, "default")
+    assert scores(tiny_model_package) == scores(tiny_model_package, "default")  # a model naming none

@@ -25,7 +25,7 @@ def test_label_sets_persist_with_their_templates(clipdesk_home):
     with Library() as library:  # reopened: stored in the database
         colours = get_label_set(library, "colours")
         assert (colours.name, colours.labels, colours.templates) == ("Colours", ("red", "Green", "blue"),
-                                                                    ("a photo of a {}.",))
+                                                                    ("model",))  # the model's own
         assert get_label_set(library, "SCENES").templates == (*PAPER_ENSEMBLE, "a snapshot of {}")
         assert [item.name for item in label_sets(library)] == ["Colours", "scenes"]
         with pytest.raises(ClipdeskError, match="exists"):

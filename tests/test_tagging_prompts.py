@@ -5,8 +5,8 @@ import pytest
 
 from clipdesk.errors import ClipdeskError
 from clipdesk.tagging.names import clean_name, unique_names
-from clipdesk.tagging.prompts import (background_embedding, check_template, ensemble_embeddings, fill, parse_labels,
-                                      resolve_templates)
+from clipdesk.tagging.prompts import (MODEL_TEMPLATES, background_embedding, check_template, ensemble_embeddings, fill,
+                                      parse_labels, resolve_templates)
 from clipdesk.tagging.templates import BACKGROUND_WORDS, DEFAULT_TEMPLATE, PAPER_ENSEMBLE, PAPER_SUBSET
 
 
@@ -18,16 +18,26 @@ def test_the_papers_templates_are_all_there_once_with_one_slot_each():
 
 
 def test_templates_resolve_from_names_and_literals_in_order_without_duplicates():
-    assert resolve_templates(None) == (DEFAULT_TEMPLATE,)
     assert resolve_templates(["ensemble"]) == PAPER_ENSEMBLE
     mixed = resolve_templates(["a drawing of a {}.", "default", "a photo of a {}.", "ensemble-7"])
     assert mixed == ("a drawing of a {}.", DEFAULT_TEMPLATE, *PAPER_SUBSET)
     for bad in ("a photo", "{} and {}", "   "):
         with pytest.raises(ClipdeskError, match="exactly one"):
             check_template(bad)
-    with pytest.raises(ClipdeskError, match="unknown template 'ensemble80'.*default, ensemble, ensemble-7"):
+    with pytest.raises(ClipdeskError, match="unknown template 'ensemble80'.*model, default, ensemble, ensemble-7"):
         resolve_templates(["ensemble80"])
     assert fill("itap of a {}.", "red car") == "itap of a red car."
+
+
+def test_no_template_means_the_models_own_which_stored_label_sets_keep_as_a_name():
+    own = ("an emoji of a {}.", "{}")
+    assert resolve_templates(None) == (MODEL_TEMPLATES,)  # stored as the name: follows a change of model
+    assert resolve_templates(None, own) == own
+    assert resolve_templates([MODEL_TEMPLATES, "default"], own) == (*own, DEFAULT_TEMPLATE)
+    assert resolve_templates(None, ()) == (DEFAULT_TEMPLATE,)  # a model naming none: the paper's wording
+    assert resolve_templates(["a drawing of a {}."], own) == ("a drawing of a {}.",)
+    with pytest.raises(ClipdeskError, match="exactly one"):  # the name must be resolved before embedding
+        ensemble_embeddings(None, ["cat"], (MODEL_TEMPLATES,))
 
 
 def test_labels_come_from_a_list_or_a_file(tmp_path):

@@ -28,6 +28,15 @@ def test_language_filter_and_determinism():
     assert mix_rows(_rows(), seed=3) == mix_rows(_rows(), seed=3)
 
 
+def test_weaker_languages_can_get_more_rows_and_another_seed_other_icons():
+    mixed = mix_rows(_rows(), english_repeats=1, icon_rows=4, language_repeats={"ja": 3})
+    languages = Counter(row.get("language", "en") for row in mixed if row["kind"] == "emoji")
+    assert languages == {"en": 3, "de": 3, "ja": 9}
+    icons = [{row["image"] for row in mix_rows(_rows(), icon_rows=4, seed=seed) if row["kind"] == "icon"}
+             for seed in (0, 1)]
+    assert icons[0] != icons[1]
+
+
 def test_write_mix_keeps_unicode_and_counts(tmp_path):
     source = tmp_path / "train.jsonl"
     source.write_text("".join(json.dumps(row) + "\n" for row in _rows()), encoding="utf-8")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from clipdesk.commands.common import DEVICE_CHOICES, log, add_model_option
+from clipdesk.commands.common import DEVICE_CHOICES, TEMPLATE_HELP, log, add_model_option
 
 
 def format_result(result, path_text: str) -> str:
@@ -24,11 +24,12 @@ def cmd_classify(args) -> int:
     if args.top_k is not None and args.top_k < 1:
         raise ClipdeskError(f"--top-k must be at least 1 (got {args.top_k})")
     labels = parse_labels(args.labels)
-    templates = resolve_templates(args.template)
+    resolve_templates(args.template)  # a bad template fails before the model loads
     files = find_photo_files(args.paths)
     if not files:
         raise ClipdeskError("no photo files found in " + ", ".join(display_path(path) for path in args.paths))
     model = load_model(args.model, device=args.device)
+    templates = resolve_templates(args.template, model.package.manifest.templates)
     classifier = zero_shot_classifier(model, labels, templates, open_set=not args.closed_set)
     bar = TerminalBar("classifying", unit="files")
     try:
@@ -55,9 +56,7 @@ def register(commands) -> None:
     classify.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders (searched recursively)")
     classify.add_argument("--labels", required=True, metavar="FILE_OR_LIST",
                           help="a file with one label per line, or a comma-separated list")
-    classify.add_argument("--template", action="append", metavar="T",
-                          help="prompt template with {} for the label (repeatable), or a named set: default "
-                               "('a photo of a {}.'), ensemble (the paper's 80), ensemble-7")
+    classify.add_argument("--template", action="append", metavar="T", help=TEMPLATE_HELP)
     classify.add_argument("--top-k", type=int, default=None, metavar="K", help="labels shown per file (default all)")
     classify.add_argument("--closed-set", action="store_true",
                           help="always pick one of the labels (no 'none of these')")

@@ -41,3 +41,7 @@ def require_train_side() -> None:
 def add_model_option(parser) -> None:
     """`--model`, as every command that embeds or searches takes it."""
     parser.add_argument("--model", help="registered model name or model package folder (default: the default model)")
+
+TEMPLATE_HELP = ("prompt template with {} for the label (repeatable), or a named set: model (the model's own "
+                 "templates, else 'a photo of a {}.'; the default), default ('a photo of a {}.'), ensemble "
+                 "(the paper's 80 templates), ensemble-7")

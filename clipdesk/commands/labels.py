@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from clipdesk.commands.common import DEVICE_CHOICES, print_json, add_model_option
-
-TEMPLATE_HELP = ("prompt template with {} for the label (repeatable), or a named set: default ('a photo of a {}.'), "
-                 "ensemble (the paper's 80 templates), ensemble-7")
+from clipdesk.commands.common import DEVICE_CHOICES, TEMPLATE_HELP, print_json, add_model_option
 
 
 def _print_set(label_set) -> None:
-    templates = label_set.templates
+    from clipdesk.tagging.prompts import MODEL_TEMPLATES
+
+    templates = ["the model's templates" if template == MODEL_TEMPLATES else template
+                 for template in label_set.templates]
     shown = templates[0] if len(templates) == 1 else f"{len(templates)} templates ({templates[0]} ...)"
     print(f"{label_set.name}: {', '.join(label_set.labels)}  [{shown}]")
 

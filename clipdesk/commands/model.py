@@ -58,7 +58,8 @@ def cmd_import(args) -> int:
         from clipdesk.model.checkpoint_import import import_checkpoint
 
         package = import_checkpoint(source, name=args.name, activation=args.activation, precision=args.precision,
-                                    license=args.license, description=args.description, make_default=args.default,
+                                    license=args.license, description=args.description, templates=args.templates,
+                                    make_default=args.default,
                                     log=log)
     print(f"imported {package.name} -> {package.path}" + (" (default)" if args.default else ""))
     return 0
@@ -70,7 +71,7 @@ def cmd_export(args) -> int:
 
     package = export_checkpoint(args.checkpoint, args.out_dir, name=args.name, activation=args.activation,
                                 precision=args.precision, license=args.license, description=args.description,
-                                log=log)
+                                templates=args.templates, log=log)
     print(f"wrote {package.path}")
     return 0
 
@@ -108,6 +109,9 @@ def _conversion_options(sub) -> None:
                      help="fp32 (default); fp16 stores half-size weights; int8 quantises them dynamically")
     sub.add_argument("--license", default="unknown", help="licence of the weights, recorded in the manifest")
     sub.add_argument("--description", default="", help="what the model knows, shown to users (manifest)")
+    sub.add_argument("--template", dest="templates", action="append", default=[], metavar="T",
+                     help="prompt template with {} for the label that this model tags best with (repeatable; "
+                          "manifest): used when a label set or `classify` names no template")
 
 
 def register(commands) -> None:

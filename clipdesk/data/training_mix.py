@@ -25,8 +25,10 @@ ICON_ROWS = 120_000
 
 
 def mix_rows(rows: list[dict], english_repeats: int = ENGLISH_REPEATS, icon_rows: int = ICON_ROWS,
-             languages: tuple[str, ...] | None = None, seed: int = 0) -> list[dict]:
-    """Emoji rows `english_repeats` times in English plus one row per language; `icon_rows` icons at random."""
+             languages: tuple[str, ...] | None = None, seed: int = 0,
+             language_repeats: dict[str, int] | None = None) -> list[dict]:
+    """Emoji rows `english_repeats` times in English plus one row per language (or `language_repeats[lang]`
+    rows); `icon_rows` icons at random (another seed draws other icons)."""
     rng = random.Random(seed)
     emoji = [row for row in rows if row.get("kind") == "emoji"]
     others = [row for row in rows if row.get("kind") != "emoji"]
@@ -35,7 +37,8 @@ def mix_rows(rows: list[dict], english_repeats: int = ENGLISH_REPEATS, icon_rows
         mixed.extend([row] * english_repeats)
         for language, captions in sorted((row.get("captions_i18n") or {}).items()):
             if captions and (languages is None or language in languages):
-                mixed.append({**row, "captions": list(captions), "language": language})
+                translated = {**row, "captions": list(captions), "language": language}
+                mixed.extend([translated] * (language_repeats or {}).get(language, 1))
     rng.shuffle(mixed)
     return mixed
 
@@ -54,11 +57,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--english-repeats", type=int, default=ENGLISH_REPEATS)
     parser.add_argument("--icon-rows", type=int, default=ICON_ROWS)
     parser.add_argument("--languages", help="comma-separated (default: every language in the rows)")
+    parser.add_argument("--language-repeats", metavar="LANG=N,...",
+                        help="rows per emoji image for these languages (default 1 each), e.g. ja=2,zh=2")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     languages = tuple(args.languages.split(",")) if args.languages else None
+    try:
+        repeats = {lang: int(n) for lang, n in (item.split("=") for item in args.language_repeats.split(","))} \
+            if args.language_repeats else None
+    except ValueError:
+        parser.error(f"--language-repeats {args.language_repeats!r}: expected LANG=N,... such as ja=2,zh=2")
     counts = write_mix(args.source, args.target, english_repeats=args.english_repeats,
-                       icon_rows=args.icon_rows, languages=languages, seed=args.seed)
+                       icon_rows=args.icon_rows, languages=languages, seed=args.seed,
+                       language_repeats=repeats)
     summary = ", ".join(f"{key} {value:,}" for key, value in sorted(counts.items()))
     print(f"wrote {sum(counts.values()):,} rows to {args.target} ({summary})")
     return 0

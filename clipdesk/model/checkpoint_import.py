@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from clipdesk import paths
@@ -58,6 +58,7 @@ def import_checkpoint(
     precision: str = "fp32",
     license: str = "unknown",
     description: str = "",
+    templates: Sequence[str] = (),
     make_default: bool = False,
     log: Callable[[str], None] = print,
 ) -> ModelPackage:
@@ -70,7 +71,8 @@ def import_checkpoint(
     log(f"read {Path(path).name}: CLIP {kind}, {model.config.image_resolution} px, "
         f"embed_dim {model.config.embed_dim} ({provenance['source_format']}, {provenance['source_dtype']})")
     package = export_package(model, paths.models_dir() / name, name=name, precision=precision,
-                             provenance=provenance, license=license, description=description, log=log)
+                             provenance=provenance, license=license, description=description,
+                             templates=templates, log=log)
     if make_default:
         set_default_model(name)
     return package
@@ -85,10 +87,11 @@ def export_checkpoint(
     precision: str = "fp32",
     license: str = "unknown",
     description: str = "",
+    templates: Sequence[str] = (),
     log: Callable[[str], None] = print,
 ) -> ModelPackage:
     """Write a checkpoint as a verified model package at `out_dir`, without registering it."""
     model, provenance = model_from_checkpoint(path, activation, log)
     return export_package(model, out_dir, name=check_model_name(name or default_name_for(path)),
                           precision=precision, provenance=provenance, license=license, description=description,
-                          log=log)
+                          templates=templates, log=log)

@@ -10,7 +10,7 @@ import datetime as _dt
 import logging
 import shutil
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +25,7 @@ from clipdesk.errors import ClipdeskError
 from clipdesk.model.clip import CLIP
 from clipdesk.runtime.package import (
     IMAGE_FILE, IMAGE_INPUT, IMAGE_OUTPUT, TEXT_FILE, TEXT_INPUT, TEXT_OUTPUT, Manifest, ModelPackage,
-    load_package, write_manifest,
+    check_templates, load_package, write_manifest,
 )
 from clipdesk.runtime.registry import staging_dir
 from clipdesk.runtime.preprocess import OPENAI_MEAN, OPENAI_STD, preprocess_batch
@@ -196,6 +196,7 @@ def export_package(
     provenance: dict | None = None,
     license: str = "unknown",
     description: str = "",
+    templates: Sequence[str] = (),
     overwrite: bool = False,
     log: Callable[[str], None] = print,
 ) -> ModelPackage:
@@ -237,6 +238,7 @@ def export_package(
                         "clipdesk_version": __version__, **(provenance or {})},
             license=license,
             description=description,
+            templates=check_templates(list(templates), "--template"),
         )
         write_manifest(staging, manifest)
         report = verify_package(model, load_package(staging), precision)

@@ -69,6 +69,9 @@ class Manifest:
     license: str = "unknown"
     description: str = ""
     verification: dict[str, Any] = field(default_factory=dict)
+    # Prompt templates ({} = the label) this model was measured best with; the tagging side's "model"
+    # templates. Empty: the model names none (imported photo models), and "a photo of a {}." applies.
+    templates: list[str] = field(default_factory=list)
     format_version: int = FORMAT_VERSION
 
     def to_json(self) -> str:
@@ -100,7 +103,17 @@ class Manifest:
             raise ModelPackageError(f"{source}: manifest mean and std need three values each")
         if manifest.tokenizer != TOKENIZER_CLIP_BPE:
             raise ModelPackageError(f"{source}: unknown tokenizer {manifest.tokenizer!r}")
+        manifest.templates = check_templates(manifest.templates, source)
         return manifest
+
+
+def check_templates(templates, source: str) -> list[str]:
+    """A model's prompt templates: a list of strings, each with exactly one {} where the label goes."""
+    if not isinstance(templates, (list, tuple)) or not all(
+            isinstance(template, str) and template.count("{}") == 1 for template in templates):
+        raise ModelPackageError(f"{source}: templates must be a list of texts with one {{}} each where the label "
+                                f"goes, e.g. 'a photo of a {{}}.' (got {templates!r})")
+    return [template.strip() for template in templates]
 
 
 @dataclass

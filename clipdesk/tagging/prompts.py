@@ -16,6 +16,9 @@ from clipdesk.tagging.names import unique_names
 from clipdesk.tagging.templates import BACKGROUND_WORDS, DEFAULT_TEMPLATE, NAMED_TEMPLATES
 
 PLACEHOLDER = "{}"
+# The template name that stands for the model's own templates (its manifest's `templates`, else
+# DEFAULT_TEMPLATE). Label sets store the name, not the text, so they follow a change of model.
+MODEL_TEMPLATES = "model"
 
 
 def check_template(template: str) -> str:
@@ -26,15 +29,19 @@ def check_template(template: str) -> str:
     return text
 
 
-def resolve_templates(values: Sequence[str] | None) -> tuple[str, ...]:
-    """Templates from names (`default`, `ensemble`, `ensemble-7`) and literal templates, in order,
-    without duplicates; none given means the default template."""
+def resolve_templates(values: Sequence[str] | None, model_templates: Sequence[str] | None = None) -> tuple[str, ...]:
+    """Templates from names (`model`, `default`, `ensemble`, `ensemble-7`) and literal templates, in order,
+    without duplicates; none given means `model`. `model` becomes `model_templates` (the manifest's
+    list; empty: the default template), or stays a name when no model is given (stored label sets)."""
     templates: list[str] = []
-    for value in values or ("default",):
-        expanded = NAMED_TEMPLATES.get(str(value).strip(), None)
+    for value in values or (MODEL_TEMPLATES,):
+        if str(value).strip() == MODEL_TEMPLATES:
+            expanded = (MODEL_TEMPLATES,) if model_templates is None else tuple(model_templates) or (DEFAULT_TEMPLATE,)
+        else:
+            expanded = NAMED_TEMPLATES.get(str(value).strip(), None)
         if expanded is None and PLACEHOLDER not in str(value):
             raise ClipdeskError(f"unknown template {str(value).strip()!r}: give a template with {{}} where the label "
-                                f"goes, or one of {', '.join(NAMED_TEMPLATES)}")
+                                f"goes, or one of {', '.join((MODEL_TEMPLATES, *NAMED_TEMPLATES))}")
         for template in expanded if expanded is not None else (check_template(value),):
             if template not in templates:
                 templates.append(template)
@@ -66,7 +73,7 @@ def parse_labels(value: str) -> list[str]:
 def ensemble_embeddings(text_encoder, labels: Sequence[str], templates: Sequence[str],
                         batch_size: int = 256) -> np.ndarray:
     """(len(labels), D) float32 unit vectors: each label's templates embedded, averaged, renormalised."""
-    templates = list(templates) or [DEFAULT_TEMPLATE]
+    templates = [check_template(template) for template in templates] or [DEFAULT_TEMPLATE]
     prompts = [fill(template, label) for label in labels for template in templates]
     if not prompts:
         raise ClipdeskError("no labels to embed")

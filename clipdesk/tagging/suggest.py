@@ -22,6 +22,7 @@ from clipdesk.errors import ClipdeskError, EmptyLibraryError
 from clipdesk.progress import Progress
 from clipdesk.tagging import few_shot
 from clipdesk.tagging.label_sets import LabelSet, get_label_set
+from clipdesk.tagging.prompts import resolve_templates
 from clipdesk.tagging.tags import _check_photos, rejected_photo_ids, tag_id
 from clipdesk.tagging.zero_shot import zero_shot_classifier
 
@@ -111,7 +112,8 @@ def run_label_set(library, name: str, model=None, *, apply_above: float | None =
                                 "index their folder first (clipdesk index FOLDER --model ...)")
     run.photos = len(scored_rows)
     progress.update(0, 3, stage="embedding labels")
-    classifier = zero_shot_classifier(clip, label_set.labels, label_set.templates)
+    templates = resolve_templates(label_set.templates, clip.package.manifest.templates)
+    classifier = zero_shot_classifier(clip, label_set.labels, templates)
 
     decided_pairs = [(row_of[photo_id], label) for photo_id, label in _user_labels(library, label_set)
                      if photo_id in row_of]
