@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from clipdesk.search.coarse_scan import QUERY_LIMIT, CoarseScanner, matmul_integer_model
-from clipdesk.search.vector_index import VectorIndex
+from clipdesk.search.vector_index import VectorIndex, top_k_rows
 
 # Scores are within this of float64 dot products with the stored float16 vectors: a few times smaller than
 # the error float16 rounding itself puts into a score (~1e-4 for 64-512 dims).
@@ -78,6 +78,20 @@ def test_top_k_equals_brute_force(seed):
         for k in (1, 10, 250):
             got_ids, got_scores = index.search(query, k)
             assert_exact_top_k(got_ids, got_scores, ids, vectors, query, k)
+
+
+@pytest.mark.parametrize("k", [1, 5, 20])
+def test_top_k_rows_by_block_maxima_are_the_k_largest(k):
+    rng = np.random.default_rng(k)
+    values = rng.standard_normal(100_003).astype(np.float32)  # 97 whole blocks and a tail
+    clustered = values.copy()
+    clustered[2048:2048 + k] += 10  # every winner in one block
+    clustered[-1] = 20  # and one in the tail
+    ties = np.round(values, 1)  # many equal values at the boundary
+    for case in (values, clustered, ties):
+        got = top_k_rows(case, k)
+        assert len(set(got.tolist())) == k
+        assert np.array_equal(np.sort(case[got]), np.sort(case)[-k:])
 
 
 def test_scores_match_float16_within_its_precision():
