@@ -137,3 +137,14 @@ def test_packages_with_a_fixed_text_length_still_work(tmp_path):
     np.testing.assert_allclose(text, expected, atol=1e-4)
     assert shapes == [(3, SMALL_VIT.context_length), (1, SMALL_VIT.context_length)]
     assert onnx_export.verify_package(model, load_package(package.path)).text_min_cosine >= 0.99999
+
+
+def test_the_models_templates_are_recorded_and_bad_ones_refused_before_any_work(tmp_path):
+    model = random_model(SMALL_VIT)
+    package = export_package(model, tmp_path / "pkg", name="x", templates=["an emoji of a {}.", "{}"],
+                             log=lambda _: None)
+    assert load_package(package.path).manifest.templates == ["an emoji of a {}.", "{}"]
+    for bad in (["an emoji"], ["{} and {}"]):
+        with pytest.raises(ClipdeskError, match="templates must be"):
+            export_package(model, tmp_path / "bad", name="x", templates=bad, log=pytest.fail)
+        assert not (tmp_path / "bad").exists()

@@ -203,6 +203,7 @@ def export_package(
     """Export `model` as a verified model package at `out_dir` (which must not exist unless overwrite)."""
     if precision not in PRECISIONS:
         raise ClipdeskError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    templates = check_templates(list(templates), "--template")  # before any work
     out_dir = Path(out_dir)
     if out_dir.exists() and not (overwrite and out_dir.is_dir()):
         raise ClipdeskError(f"{out_dir} already exists; choose another output folder")
@@ -238,7 +239,7 @@ def export_package(
                         "clipdesk_version": __version__, **(provenance or {})},
             license=license,
             description=description,
-            templates=check_templates(list(templates), "--template"),
+            templates=templates,
         )
         write_manifest(staging, manifest)
         report = verify_package(model, load_package(staging), precision)
