@@ -287,7 +287,8 @@ def plot(panels: list[tuple[str, dict]], out: Path, shots=SHOTS) -> None:
 # Wordings compared at k = 0: the app's default, the paper's ensembles, and wordings like the captions the
 # bundled model was trained on ("an emoji of a cat face", "a cat face icon").
 TEMPLATE_CHOICES = {
-    "a photo of a {}. (app default)": ("default",),
+    "the model's own (app default)": ("model",),
+    "a photo of a {}.": ("default",),
     "ensemble-7 (paper)": ("ensemble-7",),
     "ensemble (paper, 80)": ("ensemble",),
     "an emoji of a {}.": ("an emoji of a {}.",),
@@ -335,7 +336,8 @@ def text_side(data: Manifest, templates) -> tuple[np.ndarray, np.ndarray]:
     from clipdesk.tagging.prompts import resolve_templates
     from clipdesk.tagging.zero_shot import zero_shot_classifier as text_classifier
 
-    classifier = text_classifier(data.model, data.names, resolve_templates(templates))
+    templates = resolve_templates(templates, data.model.package.manifest.templates)
+    classifier = text_classifier(data.model, data.names, templates)
     return classifier.weights, classifier.background
 
 
@@ -432,7 +434,7 @@ def per_seed_verdict(runs: list[dict]) -> str:
 def real_main(args) -> list[tuple[str, dict]]:
     seeds, draws = args.seeds or 5, args.draws or 2
     data = load_manifest(args.manifest, args.model, args.kind, args.limit_per_label)
-    templates = args.template or ["default"]
+    templates = args.template or ["model"]
     weights, background = text_side(data, templates)
     size = min(OPEN_SET_SIZE, len(data.names) - 1)  # some concepts must stay outside the set
     styles = "no styles: halves by hash" if data.styles is None else \
@@ -477,7 +479,7 @@ def main(argv=None) -> int:
                                                       "'kind' (e.g. data/emoji-icons/heldout.jsonl)")
     parser.add_argument("--kind", help="only the manifest's rows of this kind (e.g. emoji)")
     parser.add_argument("--template", action="append", help="templates for the real run (default: the app's, "
-                                                            "'a photo of a {}.')")
+                                                            "'model': the model's own, else 'a photo of a {}.')")
     parser.add_argument("--limit-per-label", type=int, default=64)
     parser.add_argument("--draws", type=int, help="example draws averaged per k (default 4 synthetic, 2 real)")
     parser.add_argument("--seeds", type=int, help="synthetic libraries per regime (default 2), or style splits "
