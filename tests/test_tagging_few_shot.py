@@ -158,6 +158,6 @@ def test_the_benchmark_runs_on_a_model_and_a_manifest_split_by_style(kshot, tiny
                        "--seeds", "2", "--draws", "1", "--plot", str(plot)]) == 0
     out = capsys.readouterr().out
     for heading in ("every label with examples: mean over seeds", "half the labels with examples: median",
-                    "Templates at k = 0", "Open set with templates default: 4-label sets"):
+                    "Templates at k = 0", "Open set with templates model: 4-label sets"):
         assert heading in out
     assert plot.stat().st_size > 0
