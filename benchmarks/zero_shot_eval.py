@@ -31,8 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-from clipdesk.runtime.encoders import l2_normalize, load_model
-from clipdesk.tagging.prompts import resolve_templates
+from clipdesk.runtime.encoders import load_model
+from clipdesk.tagging.prompts import ensemble_embeddings, resolve_templates
 
 ENGLISH = "en"
 NOT_LANGUAGES = {"concept", "label", "heldout", "train_images", "kind", "images"}
@@ -80,12 +80,6 @@ def read_rows(manifest: Path, kind: str | None, style: str | None = None, limit:
     return rows
 
 
-def class_embeddings(model, names: list[str], templates: tuple[str, ...]) -> np.ndarray:
-    """One normalised text embedding per class: the mean over the prompts."""
-    text = model.text.encode([template.replace("{}", name) for name in names for template in templates])
-    return l2_normalize(text.reshape(len(names), len(templates), -1).mean(axis=1))
-
-
 def accuracy(images: np.ndarray, classes: np.ndarray, targets: np.ndarray) -> tuple[float, float]:
     ranked = np.argsort(-(images @ classes.T), axis=1, kind="stable")[:, :5]
     return float(np.mean(ranked[:, 0] == targets)), float(np.mean((ranked == targets[:, None]).any(axis=1)))
@@ -111,7 +105,7 @@ def evaluate(model_dir: str, manifest: Path, kind: str | None, limit: int | None
         if heldout_only:
             rows = [row for row in rows if row.get("heldout")]
         labels = sorted({row["label"] for row in rows})
-        classes = class_embeddings(model, labels, templates)
+        classes = ensemble_embeddings(model.text, labels, templates)
         targets = np.array([labels.index(row["label"]) for row in rows])
     else:
         space = LabelSpace.read(label_space)
@@ -124,7 +118,7 @@ def evaluate(model_dir: str, manifest: Path, kind: str | None, limit: int | None
         outside = sum(row["concept"] not in space.index for row in rows)
         rows = [row for row in rows if row["concept"] in position]
         names = [name for name, kept in zip(space.names[language], keep) if kept]
-        classes = class_embeddings(model, names, templates)
+        classes = ensemble_embeddings(model.text, names, templates)
         targets = np.array([position[row["concept"]] for row in rows])
         facts.update(label_space=str(label_space), rows_outside_label_space=outside)
     if not rows:
@@ -152,7 +146,7 @@ def report(model_dir: str, manifest: Path, kind: str | None, label_space: Path, 
     templates = app_templates(model, templates)
     started = time.perf_counter()
     images = model.image.encode_files([manifest.parent / row["image"] for row in rows], batch_size=64)
-    classes = {language: class_embeddings(model, space.names[language], templates) for language in languages}
+    classes = {language: ensemble_embeddings(model.text, space.names[language], templates) for language in languages}
     targets = np.array([space.index[row["concept"]] for row in rows])
     row_styles = np.array([row.get("style") for row in rows])
     groups = sorted(set(row_styles)) + (["all"] if len(set(row_styles)) > 1 else [])
