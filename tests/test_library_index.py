@@ -164,7 +164,7 @@ def test_every_bad_input_is_recorded_and_nothing_indexed_is_lost(tmp_path, model
 
 
 def test_decompression_bomb_is_refused_before_any_decode(tmp_path, monkeypatch):
-    monkeypatch.setattr(decode_module, "load_image", lambda *a, **k: pytest.fail("a bomb reached the decoder"))
+    monkeypatch.setattr(decode_module, "decode_opened", lambda *a, **k: pytest.fail("a bomb reached the decoder"))
     content = read_file(os.fsencode(png_bomb(tmp_path / "bomb.png")))
     with pytest.raises(PhotoError, match="decompression bomb"):
         decode_photo(content, 32, (0.5,) * 3, (0.5,) * 3)
@@ -185,14 +185,26 @@ def test_one_draft_decode_gives_exif_thumbnail_and_model_input(tmp_path):
     assert (meta.width, meta.height, meta.orientation, meta.format) == (1800, 2400, 6, "JPEG")  # displayed size
     assert (meta.camera_make, meta.camera_model, meta.taken_at) == ("Canon", "EOS R6", "2024-07-14T18:03:22+02:00")
     assert meta.gps_lat == pytest.approx(-33.86) and meta.gps_lon == pytest.approx(151.21)
-    assert max(decoded.decoded_size) <= 600  # drafted by 1/4: never decoded at 2400 x 1800
-    assert min(decoded.decoded_size) >= 256
+    # Drafted by 1/8, never decoded at 2400 x 1800: the shorter side still serves the 224 px model.
+    assert decoded.decoded_size == (225, 300)  # upright
     assert decoded.pixels.shape == (3, 224, 224) and decoded.pixels.dtype == np.float32
     content_hash = read_file(os.fsencode(path)).hash
     with Image.open(thumbnail_path(content_hash)) as thumbnail:
         assert max(thumbnail.size) == 256 and thumbnail.size[1] > thumbnail.size[0]  # upright
     thumbnail_path(content_hash).unlink()
     assert ensure_thumbnail(path, content_hash).exists()
+
+
+def test_a_500px_photo_is_decoded_at_half_scale_for_a_small_model(tmp_path):
+    content = read_file(os.fsencode(make_photo(tmp_path / "web.jpg", size=(500, 375))))
+    assert decode_photo(content, 64, (0.5,) * 3, (0.5,) * 3).decoded_size == (250, 188)
+    with Image.open(thumbnail_path(content.hash)) as thumbnail:
+        assert thumbnail.size == (250, 188)  # the halved decode as it is, within THUMBNAIL_MIN_SIZE..SIZE
+    thumbnail_path(content.hash).unlink()
+    # A 224 px model needs the shorter side whole: no reduction, and the thumbnail is 256 px.
+    assert decode_photo(content, 224, (0.5,) * 3, (0.5,) * 3).decoded_size == (500, 375)
+    with Image.open(thumbnail_path(content.hash)) as thumbnail:
+        assert thumbnail.size == (256, 192)
 
 
 def test_files_that_vanish_or_change_after_the_scan(tmp_path, model, monkeypatch):

@@ -141,6 +141,12 @@ def test_draft_decoding_scales_large_jpegs_down(tmp_path):
     image = load_image(path, draft_size=64)
     assert image.size == (100, 75)  # 1/8 scale: the largest reduction keeping both sides >= 64
     assert load_image(path).size == (800, 600)
+    # A pair bounds the longer side and the shorter one apart, whichever way the photo lies.
+    assert load_image(path, draft_size=(200, 64)).size == (200, 150)
+    assert load_image(path, draft_size=(300, 64)).size == (400, 300)
+    noise(600, 800).save(path)
+    assert load_image(path, draft_size=(200, 64)).size == (150, 200)
+    assert load_image(path, draft_size=(200, 200)).size == (300, 400)
 
 
 def test_non_image_file_is_a_one_line_error(tmp_path):

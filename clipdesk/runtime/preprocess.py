@@ -24,13 +24,13 @@ OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
 _SIXTEEN_BIT_GRAY = {"I;16", "I;16L", "I;16B", "I;16N", "I"}
 # Failures PIL's decoders raise on damaged or unusual files (struct.error and IndexError come from
 # malformed headers in some plugins).
-_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError, Image.DecompressionBombError)
+DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError, Image.DecompressionBombError)
 
 
 def _orientation(image: Image.Image) -> int:
     try:
         return int(image.getexif().get(ExifTags.Base.Orientation, 1))
-    except _DECODE_ERRORS + (TypeError,):
+    except DECODE_ERRORS + (TypeError,):
         return 1  # unreadable EXIF: show the pixels as stored rather than refuse the photo
 
 
@@ -63,29 +63,47 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image if image.mode == "RGB" else image.convert("RGB")
 
 
-def load_image(source: str | os.PathLike[str] | BinaryIO, *, draft_size: int | None = None) -> Image.Image:
+def _draft_request(size: tuple[int, int], draft_size: int | tuple[int, int]) -> tuple[int, int]:
+    """The size to ask Pillow's draft for: it keeps width >= asked width and height >= asked height."""
+    longer, shorter = (draft_size, draft_size) if isinstance(draft_size, int) else draft_size
+    width, height = size
+    return (longer, shorter) if width >= height else (shorter, longer)
+
+
+def load_image(source: str | os.PathLike[str] | BinaryIO, *,
+               draft_size: int | tuple[int, int] | None = None) -> Image.Image:
     """Decode an image file into an upright RGB image with transparent areas on white.
 
     `draft_size` lets JPEG decoding scale down (by 1/2, 1/4 or 1/8) while keeping both sides at least
-    that long: several times faster for large photos, but the pixels then differ slightly from a full
-    decode. Leave it None for results identical to the reference.
+    that long (an int), or the longer side at least draft_size[0] and the shorter at least
+    draft_size[1] (a pair): several times faster for large photos, but the pixels then differ slightly
+    from a full decode. Leave it None for results identical to the reference.
     """
     name = os.fspath(source) if isinstance(source, (str, os.PathLike)) else getattr(source, "name", "<stream>")
     try:
         with Image.open(source) as image:
-            if draft_size is not None:
-                image.draft(image.mode, (draft_size, draft_size))
-            image.load()
-            return to_rgb(image)
+            return decode_opened(image, draft_size=draft_size)
     except FileNotFoundError:
         raise ClipdeskError(f"cannot read image {name}: file not found") from None
     except UnidentifiedImageError:
         raise ClipdeskError(f"cannot read image {name}: not an image, or a format clipdesk cannot decode") from None
     except Image.DecompressionBombError:
         raise ClipdeskError(f"cannot read image {name}: too many pixels to decode safely") from None
-    except _DECODE_ERRORS as error:
-        reason = " ".join(str(error).split()) or type(error).__name__
-        raise ClipdeskError(f"cannot read image {name}: damaged or unsupported file ({reason})") from None
+    except DECODE_ERRORS as error:
+        raise ClipdeskError(f"cannot read image {name}: {damaged_file_reason(error)}") from None
+
+
+def decode_opened(image: Image.Image, *, draft_size: int | tuple[int, int] | None = None) -> Image.Image:
+    """load_image's pixels from an image already opened (its header read for other uses); raises
+    what Pillow raises (DECODE_ERRORS)."""
+    if draft_size is not None:
+        image.draft(image.mode, _draft_request(image.size, draft_size))
+    image.load()
+    return to_rgb(image)
+
+
+def damaged_file_reason(error: BaseException) -> str:
+    return f"damaged or unsupported file ({' '.join(str(error).split()) or type(error).__name__})"
 
 
 def _resize_shortest_side(image: Image.Image, size: int) -> Image.Image:

@@ -40,8 +40,13 @@ def _text(value: bytes, utf8: bool) -> str:
         return value.decode("cp1252", errors="replace")
 
 
+JPEG_IPTC_MARK = b"Photoshop 3.0\x00"  # how Pillow (and the format) recognises the APP13 block
+
+
 def iptc_keywords(data: bytes) -> list[str]:
     """IPTC-IIM keywords (2:25) of a JPEG or TIFF, decoded as its 1:90 charset says (UTF-8 or legacy)."""
+    if data[:2] == b"\xff\xd8" and JPEG_IPTC_MARK not in data:
+        return []  # a JPEG keeps IPTC only in a Photoshop APP13 block: no need to open it (~0.2 ms)
     try:
         with Image.open(io.BytesIO(data)) as image:
             info = IptcImagePlugin.getiptcinfo(image) or {}
