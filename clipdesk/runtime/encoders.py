@@ -21,7 +21,6 @@ from clipdesk import paths
 from clipdesk.errors import ModelPackageError
 from clipdesk.runtime.package import IMAGE_INPUT, TEXT_INPUT, ModelPackage
 from clipdesk.runtime.preprocess import load_image, preprocess_batch
-from clipdesk.runtime.tokenizer import get_tokenizer
 
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
@@ -145,6 +144,10 @@ class TextEncoder:
 
     def __init__(self, package: ModelPackage, device: str = "auto", intra_op_threads: int | None = None):
         self.package = package
+        # Imported here: the tokenizer (ftfy, regex) takes ~60 ms to import, which
+        # indexing, the image side only, never needs.
+        from clipdesk.runtime.tokenizer import get_tokenizer
+
         self._tower = _OnnxTower(package.text_path, TEXT_INPUT, device, intra_op_threads)
         self._tokenizer = get_tokenizer()
         length = next(item for item in self._tower.session.get_inputs() if item.name == TEXT_INPUT).shape[-1]
