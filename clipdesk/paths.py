@@ -57,8 +57,8 @@ def settings_path() -> Path:
     return data_dir() / "settings.json"
 
 
-def thumbnails_dir() -> Path:
-    return cache_dir() / "thumbnails"
+def thumbnail_cache_path() -> Path:
+    return cache_dir() / "thumbnails.db"
 
 
 def resources_dir() -> Path:

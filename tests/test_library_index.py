@@ -22,7 +22,7 @@ from clipdesk.library.decode import PhotoError, decode_photo, read_file
 from clipdesk.library.indexer import index_folders
 from clipdesk.library.records import OK
 from clipdesk.library.store import Library, embedding_model_key
-from clipdesk.library.thumbnails import ensure_thumbnail, thumbnail_path
+from clipdesk.library.thumbnails import ThumbnailCache, thumbnail_cache, thumbnail_image
 from clipdesk.progress import Progress
 from clipdesk.runtime.package import load_package
 
@@ -188,23 +188,38 @@ def test_one_draft_decode_gives_exif_thumbnail_and_model_input(tmp_path):
     # Drafted by 1/8, never decoded at 2400 x 1800: the shorter side still serves the 224 px model.
     assert decoded.decoded_size == (225, 300)  # upright
     assert decoded.pixels.shape == (3, 224, 224) and decoded.pixels.dtype == np.float32
-    content_hash = read_file(os.fsencode(path)).hash
-    with Image.open(thumbnail_path(content_hash)) as thumbnail:
+    with Image.open(io.BytesIO(decoded.thumbnail)) as thumbnail:
         assert max(thumbnail.size) == 256 and thumbnail.size[1] > thumbnail.size[0]  # upright
-    thumbnail_path(content_hash).unlink()
-    assert ensure_thumbnail(path, content_hash).exists()
+
+
+def test_thumbnail_cache_remakes_lost_thumbnails_and_replaces_a_damaged_file(tmp_path):
+    path = make_photo(tmp_path / "photo.jpg", size=(600, 400))
+    cache = ThumbnailCache(tmp_path / "cache" / "thumbnails.db")
+    assert cache.get("abc") is None
+    jpeg = cache.ensure(path, "abc")  # not cached: made from the photo, and kept
+    assert cache.get("abc") == jpeg and Image.open(io.BytesIO(jpeg)).size == (256, 171)
+    cache.put_many([("abc", b"other")])  # a hash keeps its first thumbnail
+    assert cache.get("abc") == jpeg
+    cache.discard("abc")
+    assert cache.get("abc") is None
+    cache.close()
+    (tmp_path / "cache" / "thumbnails.db").write_bytes(b"not a database" * 100)
+    for suffix in ("-wal", "-shm"):
+        (tmp_path / "cache" / f"thumbnails.db{suffix}").unlink(missing_ok=True)
+    again = ThumbnailCache(tmp_path / "cache" / "thumbnails.db")
+    assert again.get("abc") is None and again.ensure(path, "abc") == jpeg
+    again.close()
 
 
 def test_a_500px_photo_is_decoded_at_half_scale_for_a_small_model(tmp_path):
     content = read_file(os.fsencode(make_photo(tmp_path / "web.jpg", size=(500, 375))))
-    assert decode_photo(content, 64, (0.5,) * 3, (0.5,) * 3).decoded_size == (250, 188)
-    with Image.open(thumbnail_path(content.hash)) as thumbnail:
-        assert thumbnail.size == (250, 188)  # the halved decode as it is, within THUMBNAIL_MIN_SIZE..SIZE
-    thumbnail_path(content.hash).unlink()
+    small = decode_photo(content, 64, (0.5,) * 3, (0.5,) * 3)
+    assert small.decoded_size == (250, 188)
+    # The halved decode as it is, within THUMBNAIL_MIN_SIZE..THUMBNAIL_SIZE:
+    assert Image.open(io.BytesIO(small.thumbnail)).size == (250, 188)
     # A 224 px model needs the shorter side whole: no reduction, and the thumbnail is 256 px.
-    assert decode_photo(content, 224, (0.5,) * 3, (0.5,) * 3).decoded_size == (500, 375)
-    with Image.open(thumbnail_path(content.hash)) as thumbnail:
-        assert thumbnail.size == (256, 192)
+    large = decode_photo(content, 224, (0.5,) * 3, (0.5,) * 3)
+    assert large.decoded_size == (500, 375) and Image.open(io.BytesIO(large.thumbnail)).size == (256, 192)
 
 
 def test_files_that_vanish_or_change_after_the_scan(tmp_path, model, monkeypatch):
@@ -370,9 +385,11 @@ def test_every_supported_format_is_indexed(tmp_path, model):
     with Library() as library:
         gif = library.photo(library.photo_id(photos / "animated.gif"))
         formats = {library.photo(i).metadata.format for i in library.embedding_matrix(summary.model)[0]}
+        hashes = [library.photo(i).hash for i in library.embedding_matrix(summary.model)[0]]
     assert formats == {"PNG", "WEBP", "BMP", "TIFF", "JPEG", "GIF"} | ({"HEIF"} if heif else set())
-    with Image.open(thumbnail_path(gif.hash)) as thumbnail:  # the first frame
+    with thumbnail_image(gif.hash) as thumbnail:  # the first frame, stored by the indexer
         assert thumbnail.convert("RGB").getpixel((20, 15))[0] > 200
+    assert all(thumbnail_cache().get(library_hash) for library_hash in hashes)
 
 
 def test_clipdesk_own_folders_inside_a_photo_folder_are_not_indexed(tmp_path, model, monkeypatch):
@@ -380,7 +397,7 @@ def test_clipdesk_own_folders_inside_a_photo_folder_are_not_indexed(tmp_path, mo
     make_photo(photos / "a.jpg", 1)
     monkeypatch.setenv("CLIPDESK_HOME", str(photos / "clipdesk data"))  # thumbnails land inside the folder
     assert run_index(model, [photos]).indexed == 1
-    assert any((photos / "clipdesk data" / "cache" / "thumbnails").rglob("*.jpg"))
+    assert (photos / "clipdesk data" / "cache" / "thumbnails.db").is_file()
     again = run_index(model)
     assert (again.scanned, again.unchanged) == (1, 1)
 

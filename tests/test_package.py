@@ -130,5 +130,5 @@ def test_zip_members_cannot_write_outside_the_store(tmp_path):
 
 def test_clipdesk_home_holds_all_state(clipdesk_home):
     for location in (paths.data_dir(), paths.cache_dir(), paths.models_dir(), paths.database_path(),
-                     paths.settings_path(), paths.thumbnails_dir()):
+                     paths.settings_path(), paths.thumbnail_cache_path()):
         assert clipdesk_home in location.parents or location == clipdesk_home

@@ -164,7 +164,7 @@ def test_grid_holds_100000_photos_and_scrolls_without_loading_them_all(app, qtbo
 
 
 def test_thumbnail_loader_reads_hashes_in_batches_and_remakes_lost_thumbnails(indexed_window, qtbot, monkeypatch):
-    from clipdesk.library.thumbnails import thumbnail_path
+    from clipdesk.library.thumbnails import thumbnail_cache
 
     window, photos = indexed_window
     ids = window.results.ids.tolist()
@@ -175,7 +175,7 @@ def test_thumbnail_loader_reads_hashes_in_batches_and_remakes_lost_thumbnails(in
                         or original(batches[-1]))
     monkeypatch.setattr(library, "photo", lambda *_: pytest.fail("one query per thumbnail"))
     lost = original([ids[0]])[ids[0]]
-    thumbnail_path(lost).unlink()  # the cache lost one: made again from the photo
+    thumbnail_cache().discard(lost)  # the cache lost one: made again from the photo
     loader = ThumbnailLoader(library, threads=1)
     loaded, failed = {}, {}
     loader.loaded.connect(lambda photo_id, side, image: loaded.__setitem__(photo_id, image))
@@ -187,5 +187,5 @@ def test_thumbnail_loader_reads_hashes_in_batches_and_remakes_lost_thumbnails(in
     library.close()
     assert set(loaded) == set(ids) and all(image.width() == image.height() == 40 for image in loaded.values())
     assert failed == {10**9: "this photo is no longer in the library"}
-    assert thumbnail_path(lost).exists()
+    assert thumbnail_cache().get(lost)
     assert len(batches) < len(ids) and sum(map(len, batches)) == len(ids) + 1

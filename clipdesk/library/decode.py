@@ -27,7 +27,7 @@ from PIL import Image, UnidentifiedImageError
 
 from clipdesk.library.exif import read_exif
 from clipdesk.library.records import PhotoMetadata
-from clipdesk.library.thumbnails import THUMBNAIL_MIN_SIZE, save_thumbnail
+from clipdesk.library.thumbnails import THUMBNAIL_MIN_SIZE, encode_thumbnail
 from clipdesk.runtime.preprocess import DECODE_ERRORS, damaged_file_reason, decode_opened, preprocess
 
 # Pillow itself refuses images above twice its MAX_IMAGE_PIXELS at open; the library uses that bound.
@@ -59,6 +59,7 @@ class FileContent:
 class DecodedPhoto:
     metadata: PhotoMetadata
     pixels: np.ndarray  # float32 (3, R, R), the model's input
+    thumbnail: bytes  # JPEG, for the thumbnail cache (the indexer stores a batch's at once)
     decoded_size: tuple[int, int]  # what was actually decoded (smaller than the photo after a JPEG draft)
 
 
@@ -103,7 +104,7 @@ def _read_header(image: Image.Image, max_pixels: int) -> PhotoMetadata:
 
 
 def decode_photo(content: FileContent, resolution: int, mean, std, max_pixels: int = MAX_PIXELS) -> DecodedPhoto:
-    """Metadata, thumbnail (written to the cache) and model input of one photo's bytes."""
+    """Metadata, thumbnail and model input of one photo's bytes."""
     if not content.data:
         raise PhotoError("empty file (0 bytes)")
     try:
@@ -122,8 +123,4 @@ def decode_photo(content: FileContent, resolution: int, mean, std, max_pixels: i
         raise PhotoError(_bomb_reason(int(match.group(1)) if match else None, max_pixels)) from None
     except _HEADER_ERRORS as exc:
         raise PhotoError(f"damaged image header ({' '.join(str(exc).split()) or type(exc).__name__})") from None
-    try:
-        save_thumbnail(image, content.hash)
-    except OSError:
-        pass  # a full or read-only cache must not fail the photo: ensure_thumbnail makes it later
-    return DecodedPhoto(metadata, preprocess(image, resolution, mean, std), image.size)
+    return DecodedPhoto(metadata, preprocess(image, resolution, mean, std), encode_thumbnail(image), image.size)

@@ -40,6 +40,7 @@ from clipdesk.library.plan import MissingPhotos, Plan, WorkItem, add_to_plan
 from clipdesk.library.records import ERROR, OK, PhotoMetadata
 from clipdesk.library.scanner import scan_folder
 from clipdesk.library.store import IndexedRow, Library, embedding_model_key, vector_to_blob
+from clipdesk.library.thumbnails import store_thumbnails
 from clipdesk.progress import Progress
 from clipdesk.runtime.package import ModelPackage
 # The library's one use of tagging (which builds on the library): keywords.py needs only
@@ -84,6 +85,7 @@ class Prepared:
     moved_from: IndexedRow | None = None  # a missing photo with these bytes, moving here
     metadata: PhotoMetadata | None = None  # with pixels (to embed) or vector (copied)
     pixels: np.ndarray | None = None
+    thumbnail: bytes | None = None  # JPEG, with pixels
     vector: bytes | None = None
     keywords: list[str] = field(default_factory=list)  # other programs' keywords, to become the user's tags
 
@@ -233,7 +235,7 @@ class Indexer:
         except Exception as exc:  # noqa: BLE001 - one photo must never stop a run; the reason is recorded
             result.error = PhotoError(f"unexpected error while decoding ({type(exc).__name__}: {exc})")
         else:
-            result.metadata, result.pixels = decoded.metadata, decoded.pixels
+            result.metadata, result.pixels, result.thumbnail = decoded.metadata, decoded.pixels, decoded.thumbnail
         return result
 
     def _encoder_for_batch(self):
@@ -255,6 +257,9 @@ class Indexer:
         with self.library.transaction():
             for prepared in others + batch:
                 self._write(prepared, summary)
+        store_thumbnails((prepared.hash, prepared.thumbnail) for prepared in batch if prepared.thumbnail)
+        for prepared in batch:
+            prepared.thumbnail = None
 
     def _write(self, p: Prepared, summary: IndexSummary) -> None:
         """Record one file's result; runs inside the batch's transaction."""

@@ -45,6 +45,7 @@ from clipdesk.errors import ClipdeskError
 from clipdesk.library.pathnames import PathInput, display_path, from_db_path, is_within, subtree_range, to_db_path
 from clipdesk.library.records import ERROR, OK, ErrorRecord, Folder, Photo, PhotoMetadata
 from clipdesk.library.schema import migrate
+from clipdesk.sqlite_threads import ThreadConnections, write_transaction
 
 VECTOR_DTYPE = np.dtype("<f2")
 BUSY_TIMEOUT_S = 30.0
@@ -117,9 +118,8 @@ def _vectors_from_blobs(blobs: list[bytes], source: str) -> np.ndarray:
 class Library:
     def __init__(self, path: PathInput | None = None):
         self.path = Path(os.fsdecode(path)) if path is not None else paths.database_path()
-        self._local = threading.local()
-        self._connections: list[tuple[threading.Thread, sqlite3.Connection]] = []
-        self._lock = threading.Lock()
+        self._connections = ThreadConnections(self._connect)
+        self._databases = threading.local()  # this thread's sqlite-utils wrapper of its connection
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.conn  # noqa: B018 - open now, so a bad database file fails here with a clear message
 
@@ -147,32 +147,20 @@ class Library:
     @property
     def conn(self) -> sqlite3.Connection:
         """This thread's connection (autocommit mode: transactions are explicit)."""
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._connect()
-            self._local.conn = conn
-            self._local.db = sqlite_utils.Database(conn)
-            with self._lock:
-                # Worker threads come and go (one pool per indexing run): close what the finished ones left.
-                for thread, old in self._connections:
-                    if not thread.is_alive():
-                        old.close()
-                self._connections = [(t, c) for t, c in self._connections if t.is_alive()]
-                self._connections.append((threading.current_thread(), conn))
-        return conn
+        return self._connections.get()
 
     @property
     def db(self) -> sqlite_utils.Database:
         """This thread's connection wrapped by sqlite-utils (table introspection, `query` as dicts)."""
-        self.conn  # noqa: B018
-        return self._local.db
+        conn = self.conn
+        db = getattr(self._databases, "db", None)
+        if db is None or db.conn is not conn:
+            db = self._databases.db = sqlite_utils.Database(conn)
+        return db
 
     def close(self) -> None:
-        with self._lock:
-            for _, conn in self._connections:
-                conn.close()
-            self._connections.clear()
-        self._local = threading.local()
+        self._connections.close_all()
+        self._databases = threading.local()
 
     def __enter__(self) -> "Library":
         return self
@@ -183,14 +171,8 @@ class Library:
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """One write transaction on this thread's connection: all of it commits, or none."""
-        conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with write_transaction(self.conn) as conn:
             yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
 
     @contextmanager
     def snapshot(self) -> Iterator[sqlite3.Connection]:

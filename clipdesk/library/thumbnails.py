@@ -1,21 +1,30 @@
-"""Thumbnails: 224-256 px JPEGs in the cache folder, keyed by the photo's content hash.
+"""Thumbnails: 224-256 px JPEGs in one SQLite file in the cache folder, keyed by the photo's content hash.
 
 Keyed by content rather than path, a moved photo keeps its thumbnail and identical copies share one.
-The cache may be deleted at any time: `ensure_thumbnail` makes a missing one again.
+One file rather than one per photo: creating a file costs 0.1-0.3 ms of kernel time (indexing ran
+13 % faster without those files), and a library of 100,000 photos would leave as many small files.
+The indexer encodes thumbnails in its workers and stores each batch's in one transaction; readers
+(the grid's threads) have their own connections, and WAL lets them read while a batch is written.
+
+The cache may be deleted at any time, and a damaged one is replaced: `ensure` makes a missing
+thumbnail again from the photo.
 """
 
 from __future__ import annotations
 
 import io
 import os
+import sqlite3
 import threading
-from pathlib import Path
+from collections.abc import Iterable
 
 from PIL import Image
 
 from clipdesk import paths
+from clipdesk.errors import ClipdeskError
 from clipdesk.library.pathnames import PathInput
 from clipdesk.runtime.preprocess import load_image
+from clipdesk.sqlite_threads import ThreadConnections, write_transaction
 
 THUMBNAIL_SIZE = 256  # the longer side, in pixels
 # ... or as little as this when a JPEG decoded at reduced scale (draft) lands between the two: a 500 px
@@ -23,10 +32,7 @@ THUMBNAIL_SIZE = 256  # the longer side, in pixels
 # decode (most photo sets hold such sizes; the grid draws thumbnails scaled anyway).
 THUMBNAIL_MIN_SIZE = 224
 JPEG_QUALITY = 85
-
-
-def thumbnail_path(content_hash: str) -> Path:
-    return paths.thumbnails_dir() / content_hash[:2] / f"{content_hash}.jpg"
+_SCHEMA = "CREATE TABLE IF NOT EXISTS thumbnails (hash TEXT PRIMARY KEY, jpeg BLOB NOT NULL) WITHOUT ROWID"
 
 
 def thumbnail_size(width: int, height: int) -> tuple[int, int]:
@@ -35,31 +41,107 @@ def thumbnail_size(width: int, height: int) -> tuple[int, int]:
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
-def save_thumbnail(image: Image.Image, content_hash: str) -> Path:
-    """Write the thumbnail of an upright RGB image unless the cache has it; returns its path."""
-    target = thumbnail_path(content_hash)
-    if target.exists():
-        return target
+def encode_thumbnail(image: Image.Image) -> bytes:
+    """The thumbnail of an upright RGB image, as JPEG bytes."""
     size = thumbnail_size(*image.size)
     # Bilinear (antialiased when shrinking, like every Pillow filter) costs half of bicubic here.
     small = image if size == image.size else image.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
     buffer = io.BytesIO()
     small.save(buffer, "JPEG", quality=JPEG_QUALITY)
-    # Written aside, then renamed: a reader never sees half a file, and threads never share a temporary.
-    temporary = target.with_name(f"{target.name}.{os.getpid()}-{threading.get_ident()}.tmp")
+    return buffer.getvalue()
+
+
+class ThumbnailCache:
+    """The thumbnail file: get, put (in batches), ensure. One connection per thread."""
+
+    def __init__(self, path: PathInput):
+        self.path = os.fsdecode(path)
+        self._connections = ThreadConnections(self._connect)
+
+    def _open(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10)
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = OFF")  # a cache: a power cut may lose recent entries, no more
+            conn.execute(_SCHEMA)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _connect(self) -> sqlite3.Connection:
+        os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
+        try:
+            return self._open()
+        except sqlite3.DatabaseError:  # damaged (or not SQLite): a cache is made again, not repaired
+            for suffix in ("", "-wal", "-shm"):
+                try:
+                    os.remove(self.path + suffix)
+                except FileNotFoundError:
+                    pass
+            return self._open()
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        return self._connections.get()
+
+    def get(self, content_hash: str) -> bytes | None:
+        row = self.conn.execute("SELECT jpeg FROM thumbnails WHERE hash = ?", (content_hash,)).fetchone()
+        return row[0] if row else None
+
+    def put_many(self, items: Iterable[tuple[str, bytes]]) -> None:
+        """Store thumbnails in one transaction (a hash already there keeps its thumbnail)."""
+        items = list(items)
+        if not items:
+            return
+        with write_transaction(self.conn) as conn:
+            conn.executemany("INSERT OR IGNORE INTO thumbnails (hash, jpeg) VALUES (?, ?)", items)
+
+    def discard(self, content_hash: str) -> None:
+        self.conn.execute("DELETE FROM thumbnails WHERE hash = ?", (content_hash,))
+
+    def ensure(self, photo_path: PathInput, content_hash: str) -> bytes:
+        """The thumbnail of an indexed photo, made again from the file when the cache lost it.
+        Raises ClipdeskError (one line, naming the file) when the file cannot be decoded."""
+        jpeg = self.get(content_hash)
+        if jpeg is None:
+            jpeg = encode_thumbnail(load_image(os.fsdecode(photo_path), draft_size=(THUMBNAIL_MIN_SIZE, 1)))
+            try:
+                self.put_many([(content_hash, jpeg)])
+            except sqlite3.Error:
+                pass  # a full or read-only cache still shows the thumbnail, made again next time
+        return jpeg
+
+    def close(self) -> None:
+        self._connections.close_all()
+
+
+_caches: dict[str, ThumbnailCache] = {}
+_caches_lock = threading.Lock()
+
+
+def thumbnail_cache(path: PathInput | None = None) -> ThumbnailCache:
+    """The cache at `path` (default: this user's), one object per file in a process."""
+    key = os.fsdecode(path) if path is not None else os.fspath(paths.thumbnail_cache_path())
+    with _caches_lock:
+        if key not in _caches:
+            _caches[key] = ThumbnailCache(key)
+        return _caches[key]
+
+
+def store_thumbnails(items: Iterable[tuple[str, bytes]]) -> None:
+    """Indexing's write: a full, read-only or locked cache never fails a run (the grid remakes what is
+    missing)."""
     try:
-        temporary.write_bytes(buffer.getvalue())
-    except FileNotFoundError:  # the first thumbnail in its folder (mkdir on every one costs ~0.1 ms)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        temporary.write_bytes(buffer.getvalue())
-    os.replace(temporary, target)
-    return target
+        thumbnail_cache().put_many(items)
+    except sqlite3.Error:
+        pass
 
 
-def ensure_thumbnail(photo_path: PathInput, content_hash: str) -> Path:
-    """The thumbnail of an indexed photo, made again from the file when the cache lost it.
-    Raises ClipdeskError (one line, naming the file) when the file cannot be decoded."""
-    target = thumbnail_path(content_hash)
-    if target.exists():
-        return target
-    return save_thumbnail(load_image(os.fsdecode(photo_path), draft_size=(THUMBNAIL_MIN_SIZE, 1)), content_hash)
+def thumbnail_image(content_hash: str) -> Image.Image:
+    """A cached thumbnail as a Pillow image (tests and tools); ClipdeskError when it is not cached."""
+    jpeg = thumbnail_cache().get(content_hash)
+    if jpeg is None:
+        raise ClipdeskError(f"no thumbnail cached for {content_hash[:12]}")
+    return Image.open(io.BytesIO(jpeg))
+

@@ -385,7 +385,7 @@ class LibraryPage(QWidget):
         self.note = QLabel(self)
         self.note.setWordWrap(True)
         layout.addWidget(self.note)
-        cache = QLabel(f"Thumbnails are cached in {paths.thumbnails_dir()} (safe to delete at any time).", self)
+        cache = QLabel(f"Thumbnails are cached in {paths.thumbnail_cache_path()} (safe to delete at any time).", self)
         cache.setWordWrap(True)
         cache.setObjectName("muted")
         layout.addSpacing(12)

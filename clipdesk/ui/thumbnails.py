@@ -4,9 +4,9 @@ The grid asks for a thumbnail when it paints a cell. Requests go on a stack: scr
 100,000 photos, the cells on screen now are served before those scrolled past, and the oldest
 requests are dropped once the stack is full (they are asked again if the cell comes back). Each
 worker takes up to BATCH of the newest requests, reads their content hashes from the library in one
-query (`Library.content_hashes`), makes a cached JPEG that was deleted (`ensure_thumbnail`; only then
-is the photo's path read), and crops each to a square of the cell's size; the UI thread only turns
-the finished QImage into a pixmap.
+query (`Library.content_hashes`), reads their JPEGs from the thumbnail cache, makes one the cache lost
+(`ThumbnailCache.ensure`; only then is the photo's path read), and crops each to a square of the
+cell's size; the UI thread only turns the finished QImage into a pixmap.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from PySide6.QtGui import QImage, QImageReader, QPixmap
 
 from clipdesk.errors import ClipdeskError
 from clipdesk.library.store import Library
-from clipdesk.library.thumbnails import ensure_thumbnail, thumbnail_path
+from clipdesk.library.thumbnails import thumbnail_cache
 from clipdesk.ui.workers import Lane, one_line
 
 MAX_PENDING = 400
@@ -124,13 +124,18 @@ class ThumbnailLoader(QObject):
     def _load(self, photo_id: int, side: int, content_hash: str | None) -> QImage:
         if not content_hash:
             raise ClipdeskError("this photo is no longer in the library")
-        cached = thumbnail_path(content_hash)
-        if not cached.exists():  # the cache lost it: make it again from the photo
+        cache = thumbnail_cache()
+        jpeg = cache.get(content_hash)
+        if jpeg is None:  # the cache lost it: make it again from the photo
             path = self.library.photo_paths([photo_id])[0]
             if path is None:
                 raise ClipdeskError("this photo is no longer in the library")
-            cached = ensure_thumbnail(path, content_hash)
-        return cover_square(read_image(str(cached)), side)
+            jpeg = cache.ensure(path, content_hash)
+        image = QImage.fromData(jpeg, "JPEG")
+        if image.isNull():  # a damaged entry: dropped, so the next request makes it again
+            cache.discard(content_hash)
+            raise ClipdeskError("damaged thumbnail in the cache; it is made again when shown next")
+        return cover_square(image, side)
 
     def stop(self, timeout_ms: int = 5000) -> None:
         with self._lock:
