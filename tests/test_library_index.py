@@ -22,7 +22,7 @@ from clipdesk.library.decode import PhotoError, decode_photo, read_file
 from clipdesk.library.indexer import index_folders
 from clipdesk.library.records import OK
 from clipdesk.library.store import Library, embedding_model_key
-from clipdesk.library.thumbnails import ThumbnailCache, thumbnail_cache, thumbnail_image
+from clipdesk.library.thumbnails import ThumbnailCache, thumbnail_cache
 from clipdesk.progress import Progress
 from clipdesk.runtime.package import load_package
 
@@ -387,7 +387,7 @@ def test_every_supported_format_is_indexed(tmp_path, model):
         formats = {library.photo(i).metadata.format for i in library.embedding_matrix(summary.model)[0]}
         hashes = [library.photo(i).hash for i in library.embedding_matrix(summary.model)[0]]
     assert formats == {"PNG", "WEBP", "BMP", "TIFF", "JPEG", "GIF"} | ({"HEIF"} if heif else set())
-    with thumbnail_image(gif.hash) as thumbnail:  # the first frame, stored by the indexer
+    with Image.open(io.BytesIO(thumbnail_cache().get(gif.hash))) as thumbnail:  # the first frame, stored by the indexer
         assert thumbnail.convert("RGB").getpixel((20, 15))[0] > 200
     assert all(thumbnail_cache().get(library_hash) for library_hash in hashes)
 

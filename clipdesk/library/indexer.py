@@ -258,8 +258,6 @@ class Indexer:
             for prepared in others + batch:
                 self._write(prepared, summary)
         store_thumbnails((prepared.hash, prepared.thumbnail) for prepared in batch if prepared.thumbnail)
-        for prepared in batch:
-            prepared.thumbnail = None
 
     def _write(self, p: Prepared, summary: IndexSummary) -> None:
         """Record one file's result; runs inside the batch's transaction."""

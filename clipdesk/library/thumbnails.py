@@ -21,7 +21,6 @@ from collections.abc import Iterable
 from PIL import Image
 
 from clipdesk import paths
-from clipdesk.errors import ClipdeskError
 from clipdesk.library.pathnames import PathInput
 from clipdesk.runtime.preprocess import load_image
 from clipdesk.sqlite_threads import ThreadConnections, write_transaction
@@ -104,12 +103,15 @@ class ThumbnailCache:
         """The thumbnail of an indexed photo, made again from the file when the cache lost it.
         Raises ClipdeskError (one line, naming the file) when the file cannot be decoded."""
         jpeg = self.get(content_hash)
-        if jpeg is None:
-            jpeg = encode_thumbnail(load_image(os.fsdecode(photo_path), draft_size=(THUMBNAIL_MIN_SIZE, 1)))
-            try:
-                self.put_many([(content_hash, jpeg)])
-            except sqlite3.Error:
-                pass  # a full or read-only cache still shows the thumbnail, made again next time
+        return jpeg if jpeg is not None else self.make(photo_path, content_hash)
+
+    def make(self, photo_path: PathInput, content_hash: str) -> bytes:
+        """The thumbnail made from the photo and kept (for a caller that already found it missing)."""
+        jpeg = encode_thumbnail(load_image(os.fsdecode(photo_path), draft_size=(THUMBNAIL_MIN_SIZE, 1)))
+        try:
+            self.put_many([(content_hash, jpeg)])
+        except sqlite3.Error:
+            pass  # a full or read-only cache still shows the thumbnail, made again next time
         return jpeg
 
     def close(self) -> None:
@@ -136,12 +138,3 @@ def store_thumbnails(items: Iterable[tuple[str, bytes]]) -> None:
         thumbnail_cache().put_many(items)
     except sqlite3.Error:
         pass
-
-
-def thumbnail_image(content_hash: str) -> Image.Image:
-    """A cached thumbnail as a Pillow image (tests and tools); ClipdeskError when it is not cached."""
-    jpeg = thumbnail_cache().get(content_hash)
-    if jpeg is None:
-        raise ClipdeskError(f"no thumbnail cached for {content_hash[:12]}")
-    return Image.open(io.BytesIO(jpeg))
-

@@ -5,7 +5,7 @@ The grid asks for a thumbnail when it paints a cell. Requests go on a stack: scr
 requests are dropped once the stack is full (they are asked again if the cell comes back). Each
 worker takes up to BATCH of the newest requests, reads their content hashes from the library in one
 query (`Library.content_hashes`), reads their JPEGs from the thumbnail cache, makes one the cache lost
-(`ThumbnailCache.ensure`; only then is the photo's path read), and crops each to a square of the
+(`ThumbnailCache.make`; only then is the photo's path read), and crops each to a square of the
 cell's size; the UI thread only turns the finished QImage into a pixmap.
 """
 
@@ -130,7 +130,7 @@ class ThumbnailLoader(QObject):
             path = self.library.photo_paths([photo_id])[0]
             if path is None:
                 raise ClipdeskError("this photo is no longer in the library")
-            jpeg = cache.ensure(path, content_hash)
+            jpeg = cache.make(path, content_hash)
         image = QImage.fromData(jpeg, "JPEG")
         if image.isNull():  # a damaged entry: dropped, so the next request makes it again
             cache.discard(content_hash)
