@@ -263,7 +263,7 @@ def main() -> None:
                   f"peak {resident_mb('VmHWM') / 1e3:.2f} GB")
             del rebuilding
         Searcher(library, clip).refresh()  # saves the snapshot if there is none yet
-        searcher = Searcher(library, clip)
+        searcher = Searcher(library, clip, resident=True)  # as the app opens it
         opened = timed(searcher.refresh)[0]
         index = searcher.index
         first = timed(lambda: index.search(np.ones(DIM, np.float32) / np.sqrt(DIM), 20))[0]

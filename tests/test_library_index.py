@@ -9,6 +9,7 @@ import struct
 import subprocess
 import sys
 import threading
+import time
 import zlib
 from pathlib import Path
 
@@ -16,13 +17,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from clipdesk import paths
 from clipdesk.library import decode as decode_module
 from clipdesk.library import indexer as indexer_module
 from clipdesk.library.decode import PhotoError, decode_photo, read_file
 from clipdesk.library.indexer import index_folders
 from clipdesk.library.records import OK
 from clipdesk.library.store import Library, embedding_model_key
-from clipdesk.library.thumbnails import ThumbnailCache, thumbnail_cache
+from clipdesk.library.thumbnails import (ThumbnailCache, legacy_thumbnails_dir, remove_legacy_thumbnails,
+                                         thumbnail_cache)
 from clipdesk.progress import Progress
 from clipdesk.runtime.package import load_package
 
@@ -209,6 +212,20 @@ def test_thumbnail_cache_remakes_lost_thumbnails_and_replaces_a_damaged_file(tmp
     again = ThumbnailCache(tmp_path / "cache" / "thumbnails.db")
     assert again.get("abc") is None and again.ensure(path, "abc") == jpeg
     again.close()
+
+
+def test_the_old_thumbnail_folder_is_removed_when_the_cache_opens():
+    legacy = Path(legacy_thumbnails_dir())
+    (legacy / "ab").mkdir(parents=True)
+    (legacy / "ab" / "abcdef.jpg").write_bytes(b"old thumbnail")
+    cache = thumbnail_cache()
+    deadline = time.monotonic() + 10
+    while legacy.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not legacy.exists()
+    assert cache.path == str(paths.thumbnail_cache_path())
+    cache.put_many([("abc", b"jpeg")])
+    assert cache.get("abc") == b"jpeg" and remove_legacy_thumbnails() is None
 
 
 def test_a_500px_photo_is_decoded_at_half_scale_for_a_small_model(tmp_path):

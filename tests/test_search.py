@@ -252,7 +252,8 @@ def test_prompt_wraps_short_text_terms_only(library, model, photos):
     assert np.allclose(wrapped, model.text.encode(["a photo of dog."])[0], atol=1e-6)
 
 
-def test_large_indexes_are_saved_and_reopened_up_to_date(library, model, photos, monkeypatch):
+@pytest.mark.parametrize("resident", [False, True], ids=["mapped", "resident"])
+def test_large_indexes_are_saved_and_reopened_up_to_date(library, model, photos, monkeypatch, resident):
     from clipdesk.search import index_snapshot
     from clipdesk.search import searcher as searcher_module
 
@@ -275,8 +276,11 @@ def test_large_indexes_are_saved_and_reopened_up_to_date(library, model, photos,
 
     with monkeypatch.context() as patch:
         patch.setattr(searcher_module, "load_index", no_rebuild)
-        reopened = Searcher(library, model)
+        reopened = Searcher(library, model, resident=resident)
         assert len(reopened.index) == 40
+    # Mapped arrays are read on demand; resident ones are ordinary memory, read once.
+    loaded, _ = index_snapshot.load_snapshot(path, resident)
+    assert all(isinstance(array, np.memmap) is not resident for array in loaded.arrays().values())
     fresh = Searcher(library, model, snapshots=False)
     for query in ("a dog", photos.path("new.jpg"), photos.path("p1.jpg"), photos.path("p7.jpg")):
         got, want = reopened.search(query, k=10), fresh.search(query, k=10)
@@ -309,10 +313,11 @@ def test_a_snapshot_that_does_not_match_the_database_is_not_used(library, model,
     with library.transaction() as conn:
         conn.execute("DELETE FROM embedding_changes")
     assert np.allclose(Searcher(library, model).index.vectors([photos.ids["p0.jpg"]])[0], axis(10), atol=1e-3)
-    path.write_bytes(saved[:5000])  # truncated: ignored, rebuilt
-    assert len(Searcher(library, model).index) == 5
-    path.write_bytes(b"garbage")
-    assert len(Searcher(library, model).index) == 5
+    for resident in (False, True):
+        path.write_bytes(saved[:5000])  # truncated: ignored, rebuilt
+        assert len(Searcher(library, model, resident=resident).index) == 5
+        path.write_bytes(b"garbage")
+        assert len(Searcher(library, model, resident=resident).index) == 5
 
 
 def test_filter_results_are_reused_only_while_the_database_is_unchanged(library, model, photos):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import sqlite3
 import threading
 from collections.abc import Iterable
@@ -128,7 +129,26 @@ def thumbnail_cache(path: PathInput | None = None) -> ThumbnailCache:
     with _caches_lock:
         if key not in _caches:
             _caches[key] = ThumbnailCache(key)
+            if path is None:
+                remove_legacy_thumbnails()
         return _caches[key]
+
+
+def legacy_thumbnails_dir() -> str:
+    """Where versions before the thumbnail file kept one JPEG per photo (cache/thumbnails/ab/<hash>.jpg)."""
+    return os.path.join(os.fspath(paths.cache_dir()), "thumbnails")
+
+
+def remove_legacy_thumbnails() -> threading.Thread | None:
+    """Delete the old one-file-per-photo thumbnail folder, which nothing reads any more, in a background
+    thread (100,000 small files take seconds to delete; the app must not wait for them)."""
+    folder = legacy_thumbnails_dir()
+    if not os.path.isdir(folder) or os.path.islink(folder):
+        return None
+    thread = threading.Thread(target=shutil.rmtree, args=(folder,), kwargs={"ignore_errors": True},
+                              name="remove-legacy-thumbnails", daemon=True)
+    thread.start()
+    return thread
 
 
 def store_thumbnails(items: Iterable[tuple[str, bytes]]) -> None:

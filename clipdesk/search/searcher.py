@@ -98,7 +98,9 @@ def _decode_rows(rows: list, library: Library) -> tuple[np.ndarray, np.ndarray]:
 
 class Searcher:
     def __init__(self, library: Library, model: str | os.PathLike | ModelPackage | ClipModel | None = None,
-                 device: str = "auto", snapshots: bool = True):
+                 device: str = "auto", snapshots: bool = True, resident: bool = False):
+        """`resident`: this process will search many times (the app), so a saved index is copied into
+        ordinary memory for faster scans (index_snapshot.load_snapshot)."""
         from clipdesk.runtime.registry import resolve_model
 
         if isinstance(model, ClipModel):
@@ -114,6 +116,7 @@ class Searcher:
         self._allowed_cache: tuple[tuple, np.ndarray] | None = None
         self._refresh_lock = threading.Lock()  # GUI workers may search at once: load and update once
         self.snapshots = snapshots
+        self.resident = resident
 
     # --- the index ---
 
@@ -158,7 +161,7 @@ class Searcher:
 
     def _open_snapshot(self) -> tuple[VectorIndex, int] | None:
         """The saved index brought up to date, or None when there is none or it is not this database's."""
-        loaded = load_snapshot(snapshot_path(self.library.path, self.model_key))
+        loaded = load_snapshot(snapshot_path(self.library.path, self.model_key), self.resident)
         if loaded is None:
             return None
         index, header = loaded

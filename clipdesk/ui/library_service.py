@@ -169,7 +169,7 @@ class LibraryService(QObject):
             provider = runtime_device(device)
         except ClipdeskError:
             provider = "CPU"
-        self._searcher = Searcher(self.library, ClipModel(package, device))
+        self._searcher = Searcher(self.library, ClipModel(package, device), resident=True)
         return ModelState(package.name, provider, device), package
 
     def _model_loaded(self, outcome) -> None:
