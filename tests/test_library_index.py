@@ -176,6 +176,18 @@ def test_decompression_bomb_is_refused_before_any_decode(tmp_path, monkeypatch):
         decode_photo(small, 32, (0.5,) * 3, (0.5,) * 3, max_pixels=9_999)
 
 
+def test_the_gil_switch_interval_is_short_while_photos_are_processed_and_restored_after(tmp_path, model,
+                                                                                         monkeypatch):
+    seen = []
+    real_prepare = indexer_module.Indexer._prepare
+    monkeypatch.setattr(indexer_module.Indexer, "_prepare",
+                        lambda self, item: seen.append(sys.getswitchinterval()) or real_prepare(self, item))
+    make_photo(tmp_path / "photos" / "a.jpg", 1)
+    before = sys.getswitchinterval()
+    assert run_index(model, [tmp_path / "photos"]).indexed == 1
+    assert seen == [indexer_module.GIL_SWITCH_INTERVAL] and sys.getswitchinterval() == before
+
+
 def test_one_draft_decode_gives_exif_thumbnail_and_model_input(tmp_path):
     exif = Image.Exif()
     exif[0x010F], exif[0x0110], exif[0x0112] = "Canon\x00", " EOS R6 ", 6

@@ -23,10 +23,12 @@ failed=N)` per file processed; `progress.cancel()` (any thread) stops after comm
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -50,6 +52,24 @@ from clipdesk.tagging.keywords import read_keywords, store_keywords
 DEFAULT_BATCH_SIZE = 32
 # Results without pixels (errors, moves, copies) are committed at least this often.
 MAX_PENDING_WRITES = 256
+# The GIL switch interval while indexing (Python's default is 5 ms). Each photo costs a worker about
+# ten GIL hand-backs (open, stat, read, SQLite, Pillow's decode and encode release it), and each may
+# wait a whole interval while another thread runs Python: reading a 110 KB file took 170-210 us
+# instead of 30. At 1 ms the indexer ran 420-434 photos/s against 393-408 at 5 ms (imagenet-sample,
+# default model, alternating runs); 0.5 and 0.2 ms were no better.
+GIL_SWITCH_INTERVAL = 0.001
+
+
+@contextmanager
+def short_gil_switch_interval(interval: float) -> Iterator[None]:
+    """Python's GIL switch interval at most `interval` inside the block (it is process-wide: a shorter
+    one also lets a GUI thread in sooner), restored afterwards."""
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(min(previous, interval))
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(previous)
 
 
 @dataclass
@@ -128,7 +148,8 @@ class Indexer:
             plan, scans = self._scan(targets, summary)
             self._missing = plan.missing
             summary.unchanged = plan.unchanged
-            self._process(plan.work, summary)
+            with short_gil_switch_interval(GIL_SWITCH_INTERVAL):
+                self._process(plan.work, summary)
             summary.cancelled = self.progress.cancelled
             with self.library.transaction():
                 for (folder_id, target), scan in zip(targets, scans, strict=True):
