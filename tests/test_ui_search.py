@@ -12,6 +12,7 @@ from PySide6.QtCore import QItemSelectionModel, Qt
 from test_ui_support import (MODEL_NAME, app, bundled_dir, drop_urls, installed_model,  # noqa: F401
                              make_photos, open_window, wait_indexed, wait_model, wait_results)
 
+from clipdesk.library.indexer import index_folders
 from clipdesk.library.store import Library
 from clipdesk.search.searcher import Searcher
 from clipdesk.ui.library_service import ResultSet
@@ -29,6 +30,18 @@ def indexed_window(tmp_path, installed_model, open_window, qtbot):
     wait_indexed(qtbot, window, len(photos))
     wait_results(qtbot, window, "", len(photos))
     return window, photos
+
+
+def test_the_search_index_is_loaded_once_the_model_is_before_any_search(tmp_path, installed_model, open_window,
+                                                                        qtbot):
+    photos = make_photos(tmp_path / "photos", 5)
+    with Library() as library:
+        index_folders(library, [tmp_path / "photos"], MODEL_NAME)
+    window = open_window()
+    wait_model(qtbot, window)
+    window.service.search = lambda text: pytest.fail(f"searched for {text!r}")
+    qtbot.waitUntil(lambda: window.service._searcher._loaded, timeout=20000)
+    assert len(window.service._searcher._index) == len(photos)
 
 
 def test_typing_a_query_shows_ranked_results_once_typing_pauses(indexed_window, qtbot):

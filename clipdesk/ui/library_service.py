@@ -154,6 +154,7 @@ class LibraryService(QObject):
             self._warmed = True
             self._reader.submit(warm_up)
         self._reader.submit(self._load_model, self.device, on_done=self._model_loaded)
+        self._reader.submit(self._open_index)
 
     def _load_model(self, device: str) -> tuple[ModelState, object]:
         from clipdesk.runtime.encoders import ClipModel, runtime_device
@@ -171,6 +172,15 @@ class LibraryService(QObject):
             provider = "CPU"
         self._searcher = Searcher(self.library, ClipModel(package, device), resident=True)
         return ModelState(package.name, provider, device), package
+
+    def _open_index(self) -> None:
+        """Load the search index now, while the app is idle, rather than at the first search: reading
+        the index of a million photos into memory takes a few seconds."""
+        if self._searcher is not None:
+            try:
+                self._searcher.refresh()
+            except Exception:  # noqa: BLE001 - the first search meets the same failure and reports it
+                pass
 
     def _model_loaded(self, outcome) -> None:
         state, package = outcome
