@@ -238,6 +238,10 @@ def test_the_old_thumbnail_folder_is_removed_when_the_cache_opens():
     assert cache.path == str(paths.thumbnail_cache_path())
     cache.put_many([("abc", b"jpeg")])
     assert cache.get("abc") == b"jpeg" and remove_legacy_thumbnails() is None
+    # A folder of that name holding anything but that layout is not clipdesk's to delete.
+    (legacy / "ab").mkdir(parents=True)
+    (legacy / "notes.txt").write_text("mine")
+    assert remove_legacy_thumbnails() is None and (legacy / "notes.txt").exists()
 
 
 def test_a_500px_photo_is_decoded_at_half_scale_for_a_small_model(tmp_path):

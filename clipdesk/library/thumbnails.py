@@ -134,6 +134,9 @@ def thumbnail_cache(path: PathInput | None = None) -> ThumbnailCache:
         return _caches[key]
 
 
+_HEX_PAIRS = frozenset(f"{value:02x}" for value in range(256))
+
+
 def legacy_thumbnails_dir() -> str:
     """Where versions before the thumbnail file kept one JPEG per photo (cache/thumbnails/ab/<hash>.jpg)."""
     return os.path.join(os.fspath(paths.cache_dir()), "thumbnails")
@@ -144,6 +147,11 @@ def remove_legacy_thumbnails() -> threading.Thread | None:
     thread (100,000 small files take seconds to delete; the app must not wait for them)."""
     folder = legacy_thumbnails_dir()
     if not os.path.isdir(folder) or os.path.islink(folder):
+        return None
+    try:  # only the layout those versions wrote: two-hex-digit folders (a folder of anything else stays)
+        if not all(name in _HEX_PAIRS for name in os.listdir(folder)):
+            return None
+    except OSError:
         return None
     thread = threading.Thread(target=shutil.rmtree, args=(folder,), kwargs={"ignore_errors": True},
                               name="remove-legacy-thumbnails", daemon=True)
