@@ -211,7 +211,7 @@ def test_thumbnail_cache_remakes_lost_thumbnails_and_replaces_a_damaged_file(tmp
     path = make_photo(tmp_path / "photo.jpg", size=(600, 400))
     cache = ThumbnailCache(tmp_path / "cache" / "thumbnails.db")
     assert cache.get("abc") is None
-    jpeg = cache.ensure(path, "abc")  # not cached: made from the photo, and kept
+    jpeg = cache.make(path, "abc")  # not cached: made from the photo, and kept
     assert cache.get("abc") == jpeg and Image.open(io.BytesIO(jpeg)).size == (256, 171)
     cache.put_many([("abc", b"other")])  # a hash keeps its first thumbnail
     assert cache.get("abc") == jpeg
@@ -222,7 +222,7 @@ def test_thumbnail_cache_remakes_lost_thumbnails_and_replaces_a_damaged_file(tmp
     for suffix in ("-wal", "-shm"):
         (tmp_path / "cache" / f"thumbnails.db{suffix}").unlink(missing_ok=True)
     again = ThumbnailCache(tmp_path / "cache" / "thumbnails.db")
-    assert again.get("abc") is None and again.ensure(path, "abc") == jpeg
+    assert again.get("abc") is None and again.make(path, "abc") == jpeg
     again.close()
 
 

@@ -6,7 +6,7 @@ One file rather than one per photo: creating a file costs 0.1-0.3 ms of kernel t
 The indexer encodes thumbnails in its workers and stores each batch's in one transaction; readers
 (the grid's threads) have their own connections, and WAL lets them read while a batch is written.
 
-The cache may be deleted at any time, and a damaged one is replaced: `ensure` makes a missing
+The cache may be deleted at any time, and a damaged one is replaced: `make` makes a missing
 thumbnail again from the photo.
 """
 
@@ -52,7 +52,7 @@ def encode_thumbnail(image: Image.Image) -> bytes:
 
 
 class ThumbnailCache:
-    """The thumbnail file: get, put (in batches), ensure. One connection per thread."""
+    """The thumbnail file: get, put (in batches), make again. One connection per thread."""
 
     def __init__(self, path: PathInput):
         self.path = os.fsdecode(path)
@@ -100,14 +100,9 @@ class ThumbnailCache:
     def discard(self, content_hash: str) -> None:
         self.conn.execute("DELETE FROM thumbnails WHERE hash = ?", (content_hash,))
 
-    def ensure(self, photo_path: PathInput, content_hash: str) -> bytes:
-        """The thumbnail of an indexed photo, made again from the file when the cache lost it.
-        Raises ClipdeskError (one line, naming the file) when the file cannot be decoded."""
-        jpeg = self.get(content_hash)
-        return jpeg if jpeg is not None else self.make(photo_path, content_hash)
-
     def make(self, photo_path: PathInput, content_hash: str) -> bytes:
-        """The thumbnail made from the photo and kept (for a caller that already found it missing)."""
+        """The thumbnail made from the photo and kept, for a caller that found it missing. Raises
+        ClipdeskError (one line, naming the file) when the file cannot be decoded."""
         jpeg = encode_thumbnail(load_image(os.fsdecode(photo_path), draft_size=(THUMBNAIL_MIN_SIZE, 1)))
         try:
             self.put_many([(content_hash, jpeg)])
