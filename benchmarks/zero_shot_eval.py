@@ -40,6 +40,7 @@ NOT_LANGUAGES = {"concept", "label", "heldout", "train_images", "kind", "images"
 # at least this share of English's on the same style and label space.
 TARGETS = {"all": (0.35, 0.60), "heldout": (0.25, 0.50)}
 LANGUAGE_SHARE = 0.5
+Z95 = 1.959964  # two-sided 95 % normal quantile
 
 
 def app_templates(model, chosen: list[str] | None) -> tuple[str, ...]:
@@ -85,8 +86,23 @@ def accuracy(images: np.ndarray, classes: np.ndarray, targets: np.ndarray) -> tu
     return float(np.mean(ranked[:, 0] == targets)), float(np.mean((ranked == targets[:, None]).any(axis=1)))
 
 
+def wilson_interval(correct: int, total: int, z: float = Z95) -> tuple[float, float]:
+    """Wilson score interval of a proportion: how far an accuracy on `total` images can move by chance
+    (on 257 held-out images one image is 0.4 points, and the interval around 25 % is about ±5)."""
+    if total <= 0:
+        raise ValueError("no images")
+    share = correct / total
+    spread = z * np.sqrt(share * (1 - share) / total + z * z / (4 * total * total))
+    centre = share + z * z / (2 * total)
+    scale = 1 + z * z / total
+    return (float(max(0.0, (centre - spread) / scale)), float(min(1.0, (centre + spread) / scale)))
+
+
 def _result(top1: float, top5: float, images: int, classes: int, **facts) -> dict:
     return {**facts, "images": images, "classes": classes, "top1": top1, "top5": top5,
+            "top1_correct": round(top1 * images), "top5_correct": round(top5 * images),
+            "top1_ci95": wilson_interval(round(top1 * images), images),
+            "top5_ci95": wilson_interval(round(top5 * images), images),
             "chance_top1": 1 / classes, "chance_top5": min(1.0, 5 / classes)}
 
 
@@ -184,16 +200,21 @@ def markdown(summary: dict) -> str:
     lines = [f"model {summary['model']} on {summary['manifest']} (label space {summary['label_space']})",
              "prompts (every language): " + " | ".join(summary["prompts"]),
              "targets: en all top-1 ≥ 35 %, top-5 ≥ 60 %; en held-out top-1 ≥ 25 %, top-5 ≥ 50 %; "
-             "other languages top-1 ≥ ½ of en on the same style and concepts",
+             "other languages top-1 ≥ ½ of en on the same style and concepts; [95 % Wilson interval]",
              "",
              "| style | concepts | lang | images | classes | top-1 | top-5 | top-1 / en | target |",
              "|---|---|---|---:|---:|---:|---:|---:|:---:|"]
     for result in summary["results"]:
         share = result.get("share_of_english")
         lines.append(f"| {result['style']} | {result['concepts']} | {result['language']} | {result['images']} | "
-                     f"{result['classes']} | {result['top1']:.1%} | {result['top5']:.1%} | "
+                     f"{result['classes']} | {_with_interval(result, 'top1')} | {_with_interval(result, 'top5')} | "
                      f"{'' if share is None else f'{share:.2f}'} | {'yes' if result.get('meets_target') else 'no'} |")
     return "\n".join(lines)
+
+
+def _with_interval(result: dict, key: str) -> str:
+    low, high = result[f"{key}_ci95"]
+    return f"{result[key]:.1%} [{low:.0%}–{high:.0%}]"
 
 
 def main() -> None:
@@ -240,7 +261,9 @@ def main() -> None:
         tags.append(f"{result['language']}: " + " | ".join(result["prompts"]))
         print(f"{result['manifest']} [{', '.join(tags)}]: {result['images']} images, {result['classes']} classes: "
               f"top-1 {result['top1']:.1%} (chance {result['chance_top1']:.2%}), "
-              f"top-5 {result['top5']:.1%} (chance {result['chance_top5']:.2%})")
+              f"top-5 {result['top5']:.1%} (chance {result['chance_top5']:.2%}); 95 % intervals "
+              f"top-1 {result['top1_ci95'][0]:.1%}–{result['top1_ci95'][1]:.1%}, "
+              f"top-5 {result['top5_ci95'][0]:.1%}–{result['top5_ci95'][1]:.1%}")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,7 @@
+import importlib.util
 import json
+import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -80,3 +83,17 @@ def library():
 
     with Library() as library:
         yield library
+
+
+@contextmanager
+def benchmark_module(name: str):
+    """A script of benchmarks/ imported as a module, for the duration of the block."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up there
+    try:
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        del sys.modules[name]

@@ -5,10 +5,7 @@ text embeddings partly describe similar labels, photos with shared nuisance dire
 benchmarks/tagging_kshot.py but small.
 """
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,18 +14,13 @@ from clipdesk.tagging.calibration import Calibration
 from clipdesk.tagging.classifier import LabelClassifier
 from clipdesk.tagging.few_shot import adapt, select_examples
 from clipdesk.tagging.lbfgs import minimize
-
-BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "tagging_kshot.py"
+from conftest import benchmark_module
 
 
 @pytest.fixture(scope="module")
 def kshot():
-    spec = importlib.util.spec_from_file_location("tagging_kshot", BENCHMARK)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    yield module
-    del sys.modules[spec.name]
+    with benchmark_module("tagging_kshot") as module:
+        yield module
 
 
 @pytest.fixture(scope="module")

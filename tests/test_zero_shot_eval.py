@@ -1,0 +1,41 @@
+"""benchmarks/zero_shot_eval.py: the confidence interval its reports print beside each accuracy."""
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from conftest import benchmark_module
+
+
+@pytest.fixture(scope="module")
+def evaluation():
+    with benchmark_module("zero_shot_eval") as module:
+        yield module
+
+
+@pytest.mark.parametrize("correct,total", [(67, 257), (126, 257), (1, 40), (500, 1000)])
+def test_wilson_interval_ends_where_the_score_test_reaches_z(evaluation, correct, total):
+    # Wilson's interval is the set of proportions p the score test does not reject:
+    # |p̂ - p| / sqrt(p(1-p)/n) <= z, with equality at both ends.
+    low, high = evaluation.wilson_interval(correct, total)
+    share = correct / total
+    assert low < share < high
+    for end in (low, high):
+        assert abs(share - end) / math.sqrt(end * (1 - end) / total) == pytest.approx(evaluation.Z95, rel=1e-9)
+
+
+def test_wilson_interval_at_the_edges_and_on_no_images(evaluation):
+    low, high = evaluation.wilson_interval(0, 50)
+    assert low == 0.0 and 0.05 < high < 0.1
+    low, high = evaluation.wilson_interval(50, 50)
+    assert high == pytest.approx(1.0) and 0.9 < low < 0.95
+    with pytest.raises(ValueError):
+        evaluation.wilson_interval(0, 0)
+
+
+def test_a_result_carries_counts_and_intervals(evaluation):
+    result = evaluation._result(67 / 257, 126 / 257, 257, 132, style="all")
+    assert (result["top1_correct"], result["top5_correct"]) == (67, 126)
+    assert result["top1_ci95"] == evaluation.wilson_interval(67, 257)
+    assert result["top1_ci95"][0] < 0.25 < result["top1_ci95"][1]  # the held-out target sits inside
