@@ -6,7 +6,10 @@
 Classes are the distinct `label` values of the evaluated rows; each class's text embedding is the
 normalised mean over the prompt templates (CLIP's ensemble). The templates are the app's: the model's
 own (manifest `templates`), else "a photo of a {}.", for every language, as `clipdesk classify` and
-label sets use them; `--template T` (repeatable) measures others. Prints top-1/top-5 and chance.
+label sets use them; `--template T` (repeatable) measures others. Prints top-1/top-5, chance and 95 %
+Wilson intervals. `--compare BASELINE` also evaluates another model on the same images and prints the
+images each got right that the other did not, with an exact McNemar test: how a change of model is
+judged (model card, "How stage 5 was chosen").
 
 With `--label-space data/emoji-icons/emoji-concepts.tsv` the classes are every concept of that file,
 whether or not the rows show it, and rows are scored by concept (a label may repeat across concepts in
@@ -23,6 +26,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import random
 import time
 from dataclasses import dataclass
@@ -81,9 +85,25 @@ def read_rows(manifest: Path, kind: str | None, style: str | None = None, limit:
     return rows
 
 
-def accuracy(images: np.ndarray, classes: np.ndarray, targets: np.ndarray) -> tuple[float, float]:
+def hits(images: np.ndarray, classes: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per image: is the right class first, and is it among the first five."""
     ranked = np.argsort(-(images @ classes.T), axis=1, kind="stable")[:, :5]
-    return float(np.mean(ranked[:, 0] == targets)), float(np.mean((ranked == targets[:, None]).any(axis=1)))
+    return ranked[:, 0] == targets, (ranked == targets[:, None]).any(axis=1)
+
+
+def accuracy(images: np.ndarray, classes: np.ndarray, targets: np.ndarray) -> tuple[float, float]:
+    top1, top5 = hits(images, classes, targets)
+    return float(np.mean(top1)), float(np.mean(top5))
+
+
+def mcnemar_p(gained: int, lost: int) -> float:
+    """Exact two-sided McNemar test: the chance of a split of the discordant images at least this uneven
+    if both models were equally good (binomial, n = gained + lost, p = ½)."""
+    discordant = gained + lost
+    if discordant == 0:
+        return 1.0
+    tail = sum(math.comb(discordant, k) for k in range(min(gained, lost) + 1))
+    return min(1.0, 2 * tail / 2 ** discordant)
 
 
 def wilson_interval(correct: int, total: int, z: float = Z95) -> tuple[float, float]:
@@ -109,6 +129,14 @@ def _result(top1: float, top5: float, images: int, classes: int, **facts) -> dic
 def evaluate(model_dir: str, manifest: Path, kind: str | None, limit: int | None, seed: int = 0,
              style: str | None = None, label_space: Path | None = None, heldout_only: bool = False,
              language: str = ENGLISH, templates: list[str] | None = None) -> dict:
+    return evaluate_hits(model_dir, manifest, kind, limit, seed, style, label_space, heldout_only, language,
+                         templates)[0]
+
+
+def evaluate_hits(model_dir: str, manifest: Path, kind: str | None, limit: int | None, seed: int = 0,
+                  style: str | None = None, label_space: Path | None = None, heldout_only: bool = False,
+                  language: str = ENGLISH, templates: list[str] | None = None) -> tuple[dict, np.ndarray, np.ndarray]:
+    """`evaluate`'s result, and per image (in manifest order) whether top-1 and top-5 were right."""
     rows = read_rows(manifest, kind, style, limit, seed)
     model = load_model(model_dir, device="cpu")
     templates = app_templates(model, templates)
@@ -140,9 +168,23 @@ def evaluate(model_dir: str, manifest: Path, kind: str | None, limit: int | None
     if not rows:
         raise SystemExit("no rows to evaluate after filtering")
     images = model.image.encode_files([manifest.parent / row["image"] for row in rows], batch_size=64)
-    top1, top5 = accuracy(images, classes, targets)
+    top1, top5 = hits(images, classes, targets)
     facts["concepts"] = "heldout" if heldout_only else "all"
-    return {**_result(top1, top5, len(rows), len(classes), **facts), "seconds": round(time.perf_counter() - started, 1)}
+    result = _result(float(top1.mean()), float(top5.mean()), len(rows), len(classes), **facts)
+    return {**result, "seconds": round(time.perf_counter() - started, 1)}, top1, top5
+
+
+def compare(baseline: tuple[dict, np.ndarray, np.ndarray], candidate: tuple[dict, np.ndarray, np.ndarray]) -> dict:
+    """Paired comparison on the same images: images only one of the two got right, and how likely so
+    uneven a split is by chance. Far more sensitive than comparing two accuracies and their intervals."""
+    if len(baseline[1]) != len(candidate[1]):
+        raise SystemExit("the two evaluations saw different images")
+    comparison = {}
+    for key, old, new in (("top1", baseline[1], candidate[1]), ("top5", baseline[2], candidate[2])):
+        gained, lost = int((new & ~old).sum()), int((old & ~new).sum())
+        comparison[key] = {"baseline": baseline[0][key], "model": candidate[0][key], "gained": gained,
+                           "lost": lost, "mcnemar_p": mcnemar_p(gained, lost)}
+    return comparison
 
 
 def report(model_dir: str, manifest: Path, kind: str | None, label_space: Path, styles: list[str] | None,
@@ -233,6 +275,8 @@ def main() -> None:
                         help="every style × concepts × language: markdown table on stdout, JSON to this file")
     parser.add_argument("--template", dest="templates", action="append", metavar="T",
                         help="prompt template or template name (repeatable; default: the app's for this model)")
+    parser.add_argument("--compare", metavar="BASELINE",
+                        help="also evaluate this model on the same images and print a paired comparison")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if args.report:
@@ -247,9 +291,14 @@ def main() -> None:
         return
     if args.style and len(args.style) > 1:
         parser.error("give --style once, or use --report for several styles")
-    result = evaluate(args.model, args.manifest, args.kind, args.limit, style=args.style[0] if args.style else None,
-                      label_space=args.label_space, heldout_only=args.heldout_only, language=args.language,
-                      templates=args.templates)
+    options = dict(style=args.style[0] if args.style else None, label_space=args.label_space,
+                   heldout_only=args.heldout_only, language=args.language, templates=args.templates)
+    evaluated = evaluate_hits(args.model, args.manifest, args.kind, args.limit, **options)
+    result = evaluated[0]
+    if args.compare:
+        result["compared_with"] = args.compare
+        result["comparison"] = compare(evaluate_hits(args.compare, args.manifest, args.kind, args.limit, **options),
+                                       evaluated)
     if args.json:
         print(json.dumps(result, ensure_ascii=False))
     else:
@@ -264,6 +313,12 @@ def main() -> None:
               f"top-5 {result['top5']:.1%} (chance {result['chance_top5']:.2%}); 95 % intervals "
               f"top-1 {result['top1_ci95'][0]:.1%}–{result['top1_ci95'][1]:.1%}, "
               f"top-5 {result['top5_ci95'][0]:.1%}–{result['top5_ci95'][1]:.1%}")
+        for key, name in (("top1", "top-1"), ("top5", "top-5")):
+            if "comparison" in result:
+                paired = result["comparison"][key]
+                print(f"  {name} against {args.compare}: {paired['baseline']:.1%} -> {paired['model']:.1%}; "
+                      f"{paired['gained']} images gained, {paired['lost']} lost (exact McNemar p = "
+                      f"{paired['mcnemar_p']:.3g})")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from conftest import benchmark_module
@@ -39,3 +40,23 @@ def test_a_result_carries_counts_and_intervals(evaluation):
     assert (result["top1_correct"], result["top5_correct"]) == (67, 126)
     assert result["top1_ci95"] == evaluation.wilson_interval(67, 257)
     assert result["top1_ci95"][0] < 0.25 < result["top1_ci95"][1]  # the held-out target sits inside
+
+
+@pytest.mark.parametrize("gained,lost,expected", [
+    (0, 0, 1.0), (5, 5, 1.0), (10, 0, 2 / 1024),
+    (7, 3, 2 * (1 + 10 + 45 + 120) / 1024),  # n = 10, both tails up to 3
+])
+def test_mcnemar_p_is_the_two_sided_binomial_tail_of_the_discordant_images(evaluation, gained, lost, expected):
+    assert evaluation.mcnemar_p(gained, lost) == pytest.approx(expected)
+    assert evaluation.mcnemar_p(lost, gained) == pytest.approx(expected)
+
+
+def test_compare_counts_images_gained_and_lost(evaluation):
+    old = ({"top1": 0.5, "top5": 0.75}, np.array([1, 1, 0, 0], bool), np.array([1, 1, 1, 0], bool))
+    new = ({"top1": 0.5, "top5": 1.0}, np.array([1, 0, 1, 0], bool), np.array([1, 1, 1, 1], bool))
+    paired = evaluation.compare(old, new)
+    assert (paired["top1"]["gained"], paired["top1"]["lost"]) == (1, 1)
+    assert (paired["top5"]["gained"], paired["top5"]["lost"]) == (1, 0)
+    assert paired["top5"]["mcnemar_p"] == 1.0
+    with pytest.raises(SystemExit):
+        evaluation.compare(old, (new[0], new[1][:3], new[2][:3]))
