@@ -128,15 +128,8 @@ def _result(top1: float, top5: float, images: int, classes: int, **facts) -> dic
 
 def evaluate(model_dir: str, manifest: Path, kind: str | None, limit: int | None, seed: int = 0,
              style: str | None = None, label_space: Path | None = None, heldout_only: bool = False,
-             language: str = ENGLISH, templates: list[str] | None = None) -> dict:
-    return evaluate_hits(model_dir, manifest, kind, limit, seed, style, label_space, heldout_only, language,
-                         templates)[0]
-
-
-def evaluate_hits(model_dir: str, manifest: Path, kind: str | None, limit: int | None, seed: int = 0,
-                  style: str | None = None, label_space: Path | None = None, heldout_only: bool = False,
-                  language: str = ENGLISH, templates: list[str] | None = None) -> tuple[dict, np.ndarray, np.ndarray]:
-    """`evaluate`'s result, and per image (in manifest order) whether top-1 and top-5 were right."""
+             language: str = ENGLISH, templates: list[str] | None = None) -> tuple[dict, np.ndarray, np.ndarray]:
+    """The figures, and per image (in manifest order) whether top-1 and top-5 were right."""
     rows = read_rows(manifest, kind, style, limit, seed)
     model = load_model(model_dir, device="cpu")
     templates = app_templates(model, templates)
@@ -282,6 +275,8 @@ def main() -> None:
     if args.report:
         if args.label_space is None:
             parser.error("--report needs --label-space")
+        if args.compare:
+            parser.error("--compare works on one evaluation, not with --report")
         languages = [part.strip() for part in args.languages.split(",") if part.strip()] if args.languages else None
         summary = report(args.model, args.manifest, args.kind, args.label_space, args.style, languages, args.templates)
         args.report.parent.mkdir(parents=True, exist_ok=True)
@@ -293,11 +288,11 @@ def main() -> None:
         parser.error("give --style once, or use --report for several styles")
     options = dict(style=args.style[0] if args.style else None, label_space=args.label_space,
                    heldout_only=args.heldout_only, language=args.language, templates=args.templates)
-    evaluated = evaluate_hits(args.model, args.manifest, args.kind, args.limit, **options)
+    evaluated = evaluate(args.model, args.manifest, args.kind, args.limit, **options)
     result = evaluated[0]
     if args.compare:
         result["compared_with"] = args.compare
-        result["comparison"] = compare(evaluate_hits(args.compare, args.manifest, args.kind, args.limit, **options),
+        result["comparison"] = compare(evaluate(args.compare, args.manifest, args.kind, args.limit, **options),
                                        evaluated)
     if args.json:
         print(json.dumps(result, ensure_ascii=False))
