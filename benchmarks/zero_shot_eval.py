@@ -91,11 +91,6 @@ def hits(images: np.ndarray, classes: np.ndarray, targets: np.ndarray) -> tuple[
     return ranked[:, 0] == targets, (ranked == targets[:, None]).any(axis=1)
 
 
-def accuracy(images: np.ndarray, classes: np.ndarray, targets: np.ndarray) -> tuple[float, float]:
-    top1, top5 = hits(images, classes, targets)
-    return float(np.mean(top1)), float(np.mean(top5))
-
-
 def mcnemar_p(gained: int, lost: int) -> float:
     """Exact two-sided McNemar test: the chance of a split of the discordant images at least this uneven
     if both models were equally good (binomial, n = gained + lost, p = ½)."""
@@ -118,11 +113,12 @@ def wilson_interval(correct: int, total: int, z: float = Z95) -> tuple[float, fl
     return (float(max(0.0, (centre - spread) / scale)), float(min(1.0, (centre + spread) / scale)))
 
 
-def _result(top1: float, top5: float, images: int, classes: int, **facts) -> dict:
-    return {**facts, "images": images, "classes": classes, "top1": top1, "top5": top5,
-            "top1_correct": round(top1 * images), "top5_correct": round(top5 * images),
-            "top1_ci95": wilson_interval(round(top1 * images), images),
-            "top5_ci95": wilson_interval(round(top5 * images), images),
+def _result(top1: np.ndarray, top5: np.ndarray, classes: int, **facts) -> dict:
+    """The figures of per-image hits (from `hits`): accuracies, counts, intervals, chance."""
+    images, correct1, correct5 = len(top1), int(top1.sum()), int(top5.sum())
+    return {**facts, "images": images, "classes": classes, "top1": correct1 / images, "top5": correct5 / images,
+            "top1_correct": correct1, "top5_correct": correct5,
+            "top1_ci95": wilson_interval(correct1, images), "top5_ci95": wilson_interval(correct5, images),
             "chance_top1": 1 / classes, "chance_top5": min(1.0, 5 / classes)}
 
 
@@ -163,7 +159,7 @@ def evaluate(model_dir: str, manifest: Path, kind: str | None, limit: int | None
     images = model.image.encode_files([manifest.parent / row["image"] for row in rows], batch_size=64)
     top1, top5 = hits(images, classes, targets)
     facts["concepts"] = "heldout" if heldout_only else "all"
-    result = _result(float(top1.mean()), float(top5.mean()), len(rows), len(classes), **facts)
+    result = _result(top1, top5, len(classes), **facts)
     return {**result, "seconds": round(time.perf_counter() - started, 1)}, top1, top5
 
 
@@ -213,9 +209,9 @@ def report(model_dir: str, manifest: Path, kind: str | None, label_space: Path, 
             position = np.cumsum(keep) - 1  # concept index → index among the kept classes
             english = None
             for language in languages:
-                top1, top5 = accuracy(images[chosen], classes[language][keep], position[targets[chosen]])
-                result = _result(top1, top5, int(chosen.sum()), int(keep.sum()), style=group, concepts=subset,
-                                 language=language)
+                result = _result(*hits(images[chosen], classes[language][keep], position[targets[chosen]]),
+                                 int(keep.sum()), style=group, concepts=subset, language=language)
+                top1, top5 = result["top1"], result["top5"]
                 names = [name for name, kept in zip(space.names[language], keep) if kept]
                 result["duplicate_names"] = len(names) - len(set(names))
                 if language == ENGLISH:

@@ -36,7 +36,7 @@ def test_wilson_interval_at_the_edges_and_on_no_images(evaluation):
 
 
 def test_a_result_carries_counts_and_intervals(evaluation):
-    result = evaluation._result(67 / 257, 126 / 257, 257, 132, style="all")
+    result = evaluation._result(np.arange(257) < 67, np.arange(257) < 126, 132, style="all")
     assert (result["top1_correct"], result["top5_correct"]) == (67, 126)
     assert result["top1_ci95"] == evaluation.wilson_interval(67, 257)
     assert result["top1_ci95"][0] < 0.25 < result["top1_ci95"][1]  # the held-out target sits inside
