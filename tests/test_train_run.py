@@ -153,14 +153,24 @@ def test_fine_tuning_starts_from_our_weights_or_an_openai_layout_checkpoint(shap
     assert "differs from the architecture of --init" in capsys.readouterr().err
 
 
-def test_a_model_package_without_its_checkpoint_cannot_be_fine_tuned(shapes, tmp_path, capsys, tiny_model_package):
+def test_a_model_package_without_its_checkpoint_fine_tunes_from_its_graphs(shapes, tmp_path, capsys,
+                                                                           tiny_model_package):
+    from clipdesk.runtime.package import load_package
+    from clipdesk.runtime.encoders import ClipModel
+
     assert main(["model", "import", str(tiny_model_package)]) == 0
-    code = main(["train", "--data", str(shapes["train"]), "--init", "tiny-random", "--epochs", "1",
-                 "--batch-size", "16", "--out", str(tmp_path / "x")])
-    error = capsys.readouterr().err.strip()
-    assert code == 1 and len(error.splitlines()) == 1
-    assert "'tiny-random' cannot be fine-tuned" in error and "names no PyTorch checkpoint" in error
-    assert "pass --init with the checkpoint" in error
+    code = main(["train", "--data", str(shapes["train"]), "--init", "tiny-random", "--epochs", "1", "--lr", "1e-5",
+                 "--batch-size", "16", "--workers", "0", "--out", str(tmp_path / "x"), "--name", "tuned"])
+    captured = capsys.readouterr()
+    output = captured.out + captured.err
+    assert code == 0, captured.err
+    assert "'tiny-random': it names no checkpoint; reading its weights back from its ONNX graphs (fp32)" in output
+    summary = json.loads((tmp_path / "x" / "summary.json").read_text())
+    assert "weights read from its fp32 ONNX graphs" in summary["init"]
+    # It started from the package's weights: a short run at a small rate ends close to them.
+    before, after = (ClipModel(load_package(path), device="cpu") for path in (tiny_model_package, tmp_path / "x" / "model"))
+    texts = ["a red circle", "two blue squares"]
+    assert (before.text.encode(texts) * after.text.encode(texts)).sum(1).min() > 0.99
 
 
 def test_imported_checkpoints_record_their_path_and_fine_tune_by_name(tmp_path, monkeypatch, capsys):

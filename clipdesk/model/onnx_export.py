@@ -35,6 +35,7 @@ OPSET = 18
 # ONNX Runtime 1.2x-1.3x reads IR versions up to 10-13; newer onnx packages write 14 by default.
 IR_VERSION = 10
 PRECISIONS = ("fp32", "fp16", "int8")
+FP16_SUFFIX = "__fp16"  # an fp16-stored initializer's name: its fp32 name + this
 # Agreement required between PyTorch (fp32) and ONNX Runtime on the verification inputs. fp32 must
 # match to float rounding; fp16 weights and int8 quantisation change the numbers, so they are held
 # to a cosine similarity instead.
@@ -111,6 +112,20 @@ def _export_tower(module: nn.Module, example: torch.Tensor, path: Path, input_na
     onnx.save(graph, str(path))
 
 
+def export_fp32_graphs(model: CLIP, folder: Path) -> None:
+    """Both towers of `model` as fp32 ONNX graphs, IMAGE_FILE and TEXT_FILE in `folder`."""
+    config = model.config
+    resolution, context = config.image_resolution, config.context_length
+    _export_tower(_Tower(model, "encode_image"), torch.zeros(2, 3, resolution, resolution), folder / IMAGE_FILE,
+                  IMAGE_INPUT, IMAGE_OUTPUT, {0: "batch"})
+    example_ids = torch.from_numpy(get_tokenizer()(["a photo", "two words"], context_length=context))
+    # A dynamic sequence length (at most context_length): encode_text slices the positional embedding
+    # and the causal mask to the input's length, so the runtime can cut the padding after the last
+    # end token (TextEncoder) and pay for the tokens a query has, not for context_length.
+    _export_tower(_Tower(model, "encode_text"), example_ids, folder / TEXT_FILE, TEXT_INPUT, TEXT_OUTPUT,
+                  {0: "batch", 1: "sequence"})
+
+
 def _store_weights_fp16(path: Path) -> None:
     """Halve the file: float32 weights stored as float16, widened back by a Cast when the graph loads.
 
@@ -125,7 +140,7 @@ def _store_weights_fp16(path: Path) -> None:
             continue
         values = onnx.numpy_helper.to_array(initializer).astype(np.float16)
         original = initializer.name
-        stored = original + "__fp16"
+        stored = original + FP16_SUFFIX
         initializer.CopyFrom(onnx.numpy_helper.from_array(values, stored))
         casts.append(onnx.helper.make_node("Cast", [stored], [original], to=onnx.TensorProto.FLOAT,
                                            name=f"widen_{original}"))
@@ -211,15 +226,7 @@ def export_package(
     config = model.config
     staging = staging_dir(out_dir.parent)
     try:
-        resolution, context = config.image_resolution, config.context_length
-        _export_tower(_Tower(model, "encode_image"), torch.zeros(2, 3, resolution, resolution), staging / IMAGE_FILE,
-                      IMAGE_INPUT, IMAGE_OUTPUT, {0: "batch"})
-        example_ids = torch.from_numpy(get_tokenizer()(["a photo", "two words"], context_length=context))
-        # A dynamic sequence length (at most context_length): encode_text slices the positional embedding
-        # and the causal mask to the input's length, so the runtime can cut the padding after the last
-        # end token (TextEncoder) and pay for the tokens a query has, not for context_length.
-        _export_tower(_Tower(model, "encode_text"), example_ids, staging / TEXT_FILE, TEXT_INPUT, TEXT_OUTPUT,
-                      {0: "batch", 1: "sequence"})
+        export_fp32_graphs(model, staging)
         for file_name in (IMAGE_FILE, TEXT_FILE):
             if precision == "fp16":
                 _store_weights_fp16(staging / file_name)
@@ -229,10 +236,10 @@ def export_package(
             name=name,
             architecture=config.to_dict(),
             embed_dim=config.embed_dim,
-            image_resolution=resolution,
+            image_resolution=config.image_resolution,
             mean=tuple(float(v) for v in mean),
             std=tuple(float(v) for v in std),
-            context_length=context,
+            context_length=config.context_length,
             logit_scale=float(model.logit_scale.detach().exp().item()),
             precision=precision,
             provenance={"created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),

@@ -3,9 +3,10 @@
 Accepted: a clipdesk weights file (.safetensors with its config in the metadata), a training output
 folder (its final weights, else its latest checkpoint), any checkpoint `clipdesk model import` reads
 (OpenAI, OpenCLIP, Hugging Face), or an installed model / model package folder. A model package holds
-ONNX graphs, which cannot be trained: it is fine-tuned from the PyTorch checkpoint it was made from,
-which is found only when its manifest records one that still exists (packages written by `clipdesk
-train`, `model import` and `model export` of a checkpoint do), read with the package's architecture.
+ONNX graphs: it is fine-tuned from the PyTorch checkpoint it was made from when its manifest records
+one that still exists (packages written by `clipdesk train`, `model import` and `model export` of a
+checkpoint do), read with the package's architecture; otherwise its weights are read back out of its
+graphs (model/package_weights.py: exact for fp32 packages, fp16-rounded for fp16 ones).
 """
 
 from __future__ import annotations
@@ -61,11 +62,12 @@ def _from_package(package: ModelPackage, activation: str | None, log: Callable[[
                                 "made with (changed since, or another --activation); pass --init with a checkpoint")
         # The package's mean/std are what its users' images are normalised with.
         return InitialModel(initial.model, tuple(package.manifest.mean), tuple(package.manifest.std), initial.source)
-    where = (f"the checkpoint its manifest names ({recorded}) no longer exists" if recorded
-             else "its manifest names no PyTorch checkpoint")
-    raise ClipdeskError(
-        f"model {package.name!r} cannot be fine-tuned: a model package holds ONNX graphs only, and {where}; "
-        f"pass --init with the checkpoint it was made from (.pt, .safetensors or a Hugging Face folder)")
+    from clipdesk.model.package_weights import model_from_package
+
+    why = f"the checkpoint it was made from ({recorded}) no longer exists" if recorded else "it names no checkpoint"
+    log(f"model {package.name!r}: {why}; reading its weights back from its ONNX graphs ({package.manifest.precision})")
+    return InitialModel(model_from_package(package), tuple(package.manifest.mean), tuple(package.manifest.std),
+                        f"{package.path} (weights read from its {package.manifest.precision} ONNX graphs)")
 
 
 def load_initial_model(spec: str, activation: str | None = None,
