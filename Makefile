@@ -44,7 +44,9 @@ data: venv
 # icons and Japanese and Chinese twice, then one epoch at a 4x larger contrastive batch (1,024, in chunks
 # of 256 by gradient caching; lr 2.5e-4) on a mix with Chinese three times. A stage resumes where it was
 # interrupted and is skipped once complete. Then the fp16 export, with the prompt templates the model is
-# measured best with (MODEL_TEMPLATES), into resources/models/ as the default, and its figures.
+# measured best with (MODEL_TEMPLATES) and its lexicon (WordNet likenesses and definitions of the English
+# words its training captions never held, runtime/lexicon.py), into resources/models/ as the default, and
+# its figures.
 MODEL := clipdesk-emoji-tiny
 RUN := data/runs/emoji-tiny-mix
 RUN2 := data/runs/emoji-tiny-mix2
@@ -52,6 +54,8 @@ RUN3 := data/runs/emoji-tiny-mix3
 RUN4 := data/runs/emoji-tiny-mix4
 RUN5 := data/runs/emoji-tiny-mix5-b1024
 MODEL_TEMPLATES := --template "{}"
+# Every stage's training mix: the words the model read, which its lexicon does not look up.
+MIXES := train-mix.jsonl train-mix-2.jsonl train-mix-3.jsonl train-mix-4.jsonl train-mix-5.jsonl
 # A stage's own options come last, so they override these (stage 5's --batch-size).
 TRAIN_STAGE = if [ -f $(1)/summary.json ]; then echo "$(1): complete"; \
 	elif [ -d $(1)/checkpoints ]; then $(BIN)/python -m clipdesk.train --out $(1) --resume; \
@@ -74,9 +78,12 @@ model: data
 	$(call TRAIN_STAGE,$(RUN4),--data data/emoji-icons/train-mix-4.jsonl --init $(RUN3)/model.safetensors --epochs 3 --lr 2e-4)
 	$(call TRAIN_STAGE,$(RUN5),--data data/emoji-icons/train-mix-5.jsonl --init $(RUN4)/model.safetensors --epochs 1 --lr 2.5e-4 \
 		--batch-size 1024 --chunk-size 256 --seed 8)
+	$(BIN)/python -m clipdesk.data.lexicon --out build/$(MODEL)-lexicon.json --cache data/cache \
+		--captions $(foreach mix,$(MIXES),data/emoji-icons/$(mix))
 	rm -rf build/$(MODEL)
 	$(BIN)/clipdesk model export $(RUN5)/model.safetensors build/$(MODEL) --name $(MODEL) --precision fp16 \
-		--license "$(MODEL_LICENSE)" --description "$(MODEL_DESCRIPTION)" $(MODEL_TEMPLATES)
+		--license "$(MODEL_LICENSE)" --description "$(MODEL_DESCRIPTION)" $(MODEL_TEMPLATES) \
+		--lexicon build/$(MODEL)-lexicon.json
 	mkdir -p resources/models/$(MODEL)
 	cp build/$(MODEL)/* resources/models/$(MODEL)/
 	cp resources/data-licences/emoji-icons-ATTRIBUTION.md resources/models/$(MODEL)/ATTRIBUTION.md

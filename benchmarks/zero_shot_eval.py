@@ -19,6 +19,10 @@ some language); rows whose concept is not in the file are left out and counted. 
     --report OUT.json  every style × (all concepts, held-out) × language in one run: a markdown table
                      on stdout, the figures in OUT.json; image embeddings are computed once
 `--style S` keeps only rows of that style (data/eval-styles/unseen.jsonl: apple, facebook).
+`--vocabulary TRAIN.jsonl...` also splits the figures by whether every word of a row's English label
+occurs in some caption of those training manifests: a text tower trained from scratch cannot know a word
+it never read, and that, more than the images, is what holds the held-out concepts back. Models with a
+lexicon (runtime/lexicon.py) encode such labels with what it says instead, as the app does.
 """
 
 from __future__ import annotations
@@ -35,7 +39,9 @@ from pathlib import Path
 
 import numpy as np
 
+from clipdesk.data.lexicon import caption_words
 from clipdesk.runtime.encoders import load_model
+from clipdesk.runtime.lexicon import words_of
 from clipdesk.tagging.prompts import ensemble_embeddings, resolve_templates
 
 ENGLISH = "en"
@@ -124,8 +130,9 @@ def _result(top1: np.ndarray, top5: np.ndarray, classes: int, **facts) -> dict:
 
 def evaluate(model_dir: str, manifest: Path, kind: str | None, limit: int | None, seed: int = 0,
              style: str | None = None, label_space: Path | None = None, heldout_only: bool = False,
-             language: str = ENGLISH, templates: list[str] | None = None) -> tuple[dict, np.ndarray, np.ndarray]:
-    """The figures, and per image (in manifest order) whether top-1 and top-5 were right."""
+             language: str = ENGLISH, templates: list[str] | None = None
+             ) -> tuple[dict, np.ndarray, np.ndarray, list[dict]]:
+    """The figures; per image (in manifest order) whether top-1 and top-5 were right; the rows evaluated."""
     rows = read_rows(manifest, kind, style, limit, seed)
     model = load_model(model_dir, device="cpu")
     templates = app_templates(model, templates)
@@ -160,10 +167,18 @@ def evaluate(model_dir: str, manifest: Path, kind: str | None, limit: int | None
     top1, top5 = hits(images, classes, targets)
     facts["concepts"] = "heldout" if heldout_only else "all"
     result = _result(top1, top5, len(classes), **facts)
-    return {**result, "seconds": round(time.perf_counter() - started, 1)}, top1, top5
+    return {**result, "seconds": round(time.perf_counter() - started, 1)}, top1, top5, rows
 
 
-def compare(baseline: tuple[dict, np.ndarray, np.ndarray], candidate: tuple[dict, np.ndarray, np.ndarray]) -> dict:
+def by_vocabulary(evaluated: tuple[dict, np.ndarray, np.ndarray, list[dict]], words: set[str]) -> dict:
+    """The figures of the rows whose English label's words were all read in training, and of the others."""
+    result, top1, top5, rows = evaluated
+    known = np.array([set(words_of(row["label"])) <= words for row in rows], bool)
+    return {group: _result(top1[chosen], top5[chosen], result["classes"])
+            for group, chosen in (("known_words", known), ("unknown_words", ~known)) if chosen.any()}
+
+
+def compare(baseline: tuple, candidate: tuple) -> dict:
     """Paired comparison on the same images: images only one of the two got right, and how likely so
     uneven a split is by chance. Far more sensitive than comparing two accuracies and their intervals."""
     if len(baseline[1]) != len(candidate[1]):
@@ -266,13 +281,15 @@ def main() -> None:
                         help="prompt template or template name (repeatable; default: the app's for this model)")
     parser.add_argument("--compare", metavar="BASELINE",
                         help="also evaluate this model on the same images and print a paired comparison")
+    parser.add_argument("--vocabulary", type=Path, nargs="+", metavar="TRAIN.jsonl",
+                        help="also split the figures by whether the label's words occur in these manifests' captions")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if args.report:
         if args.label_space is None:
             parser.error("--report needs --label-space")
-        if args.compare:
-            parser.error("--compare works on one evaluation, not with --report")
+        if args.compare or args.vocabulary:
+            parser.error("--compare and --vocabulary work on one evaluation, not with --report")
         languages = [part.strip() for part in args.languages.split(",") if part.strip()] if args.languages else None
         summary = report(args.model, args.manifest, args.kind, args.label_space, args.style, languages, args.templates)
         args.report.parent.mkdir(parents=True, exist_ok=True)
@@ -290,6 +307,9 @@ def main() -> None:
         result["compared_with"] = args.compare
         result["comparison"] = compare(evaluate(args.compare, args.manifest, args.kind, args.limit, **options),
                                        evaluated)
+    if args.vocabulary:
+        result["vocabulary"] = [str(manifest) for manifest in args.vocabulary]
+        result["by_vocabulary"] = by_vocabulary(evaluated, set().union(*map(caption_words, args.vocabulary)))
     if args.json:
         print(json.dumps(result, ensure_ascii=False))
     else:
@@ -310,6 +330,12 @@ def main() -> None:
                 print(f"  {name} against {args.compare}: {paired['baseline']:.1%} -> {paired['model']:.1%}; "
                       f"{paired['gained']} images gained, {paired['lost']} lost (exact McNemar p = "
                       f"{paired['mcnemar_p']:.3g})")
+        for group, name in (("known_words", "every label word in a training caption"),
+                            ("unknown_words", "a label word in no training caption")):
+            if group in result.get("by_vocabulary", {}):
+                part = result["by_vocabulary"][group]
+                print(f"  {name}: {part['images']} images, top-1 {_with_interval(part, 'top1')}, "
+                      f"top-5 {_with_interval(part, 'top5')}")
 
 
 if __name__ == "__main__":

@@ -66,6 +66,23 @@ def test_typing_a_query_shows_ranked_results_once_typing_pauses(indexed_window, 
     assert window.view_title.text() == "“red car”"
 
 
+def test_words_the_model_never_learned_are_named_in_the_status_bar(indexed_window, qtbot):
+    from clipdesk.runtime.lexicon import Entry, Lexicon
+
+    window, _ = indexed_window
+    text_encoder = window.service._searcher.clip.text
+    text_encoder.__dict__["lexicon"] = Lexicon({"red", "car", "sea", "bird"}, {"penguin": Entry(("sea bird",), "")})
+    qtbot.keyClicks(window.search_bar.field, "red penguin")
+    wait_results(qtbot, window, "red penguin")
+    qtbot.waitUntil(lambda: "never learned 'penguin' (searched as 'sea bird' too)" in window.status.note_label.text())
+    window.status.note("", 0)
+    window.search_bar.field.clear()
+    qtbot.keyClicks(window.search_bar.field, "red car")
+    wait_results(qtbot, window, "red car")
+    qtbot.wait(50)
+    assert "never learned" not in window.status.note_label.text()
+
+
 def test_a_query_that_does_not_parse_says_why_under_the_field(indexed_window, qtbot):
     window, _ = indexed_window
     window.search_bar.set_query('beach "unclosed')

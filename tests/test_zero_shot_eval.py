@@ -60,3 +60,14 @@ def test_compare_counts_images_gained_and_lost(evaluation):
     assert paired["top5"]["mcnemar_p"] == 1.0
     with pytest.raises(SystemExit):
         evaluation.compare(old, (new[0], new[1][:3], new[2][:3]))
+
+
+def test_by_vocabulary_splits_the_figures_by_whether_the_label_words_were_read(evaluation):
+    rows = [{"label": "cat face"}, {"label": "Penguin"}, {"label": "T-Rex"}, {"label": "face"}]
+    top1, top5 = np.array([1, 0, 0, 1], bool), np.array([1, 1, 0, 1], bool)
+    split = evaluation.by_vocabulary(({"classes": 10}, top1, top5, rows), {"cat", "face", "t", "rex"})
+    known, unknown = split["known_words"], split["unknown_words"]
+    assert (known["images"], known["top1_correct"], known["top5_correct"]) == (3, 2, 2)
+    assert (unknown["images"], unknown["top1_correct"], unknown["top5_correct"]) == (1, 0, 1)
+    assert "unknown_words" not in evaluation.by_vocabulary(({"classes": 10}, top1, top5, rows),
+                                                           {"cat", "face", "t", "rex", "penguin"})

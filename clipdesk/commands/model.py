@@ -71,7 +71,7 @@ def cmd_export(args) -> int:
 
     package = export_checkpoint(args.checkpoint, args.out_dir, name=args.name, activation=args.activation,
                                 precision=args.precision, license=args.license, description=args.description,
-                                templates=args.templates, log=log)
+                                templates=args.templates, lexicon=args.lexicon, log=log)
     print(f"wrote {package.path}")
     return 0
 
@@ -134,6 +134,9 @@ def register(commands) -> None:
     exporting.add_argument("checkpoint")
     exporting.add_argument("out_dir")
     _conversion_options(exporting)
+    exporting.add_argument("--lexicon", metavar="LEXICON.json",
+                           help="put this lexicon (python -m clipdesk.data.lexicon, from the model's training "
+                                "captions) into the package: words the model never read are looked up in it")
     exporting.set_defaults(handler=cmd_export)
 
     default = actions.add_parser("default", help="choose the default model")

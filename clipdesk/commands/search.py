@@ -28,12 +28,16 @@ def cmd_search(args) -> int:
     from clipdesk.commands.common import log
     from clipdesk.library.pathnames import display_path, json_text
     from clipdesk.library.store import Library
+    from clipdesk.runtime.lexicon import unread_note
     from clipdesk.search.searcher import Searcher
 
     query = " ".join(args.query)
     with Library() as library:
         searcher = Searcher(library, args.model, device=args.device)
         results = searcher.search(query, k=args.k, like=args.like, prompt=args.prompt)
+        unread = searcher.unread_words(query, args.like)
+    if unread:
+        log("note: " + unread_note(searcher.clip.name, unread))
     if args.json:
         print(json_text([result.to_dict() for result in results]))
     elif not results:

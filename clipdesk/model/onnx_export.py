@@ -24,7 +24,7 @@ from clipdesk import __version__
 from clipdesk.errors import ClipdeskError
 from clipdesk.model.clip import CLIP
 from clipdesk.runtime.package import (
-    IMAGE_FILE, IMAGE_INPUT, IMAGE_OUTPUT, TEXT_FILE, TEXT_INPUT, TEXT_OUTPUT, Manifest, ModelPackage,
+    IMAGE_FILE, IMAGE_INPUT, IMAGE_OUTPUT, LEXICON_FILE, TEXT_FILE, TEXT_INPUT, TEXT_OUTPUT, Manifest, ModelPackage,
     check_templates, load_package, write_manifest,
 )
 from clipdesk.runtime.registry import staging_dir
@@ -212,13 +212,19 @@ def export_package(
     license: str = "unknown",
     description: str = "",
     templates: Sequence[str] = (),
+    lexicon: str | Path | None = None,
     overwrite: bool = False,
     log: Callable[[str], None] = print,
 ) -> ModelPackage:
-    """Export `model` as a verified model package at `out_dir` (which must not exist unless overwrite)."""
+    """Export `model` as a verified model package at `out_dir` (which must not exist unless overwrite),
+    with `lexicon` (a lexicon.json made for this model's training captions, data/lexicon.py) inside."""
     if precision not in PRECISIONS:
         raise ClipdeskError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
     templates = check_templates(list(templates), "--template")  # before any work
+    if lexicon is not None:
+        from clipdesk.runtime.lexicon import Lexicon
+
+        Lexicon.read(Path(lexicon))  # a bad file is refused before any work
     out_dir = Path(out_dir)
     if out_dir.exists() and not (overwrite and out_dir.is_dir()):
         raise ClipdeskError(f"{out_dir} already exists; choose another output folder")
@@ -227,6 +233,8 @@ def export_package(
     staging = staging_dir(out_dir.parent)
     try:
         export_fp32_graphs(model, staging)
+        if lexicon is not None:
+            shutil.copyfile(lexicon, staging / LEXICON_FILE)
         for file_name in (IMAGE_FILE, TEXT_FILE):
             if precision == "fp16":
                 _store_weights_fp16(staging / file_name)

@@ -178,8 +178,29 @@ class TextEncoder:
                 embeddings[rows] = self._tower.run(np.ascontiguousarray(token_ids[rows, :lengths[rows].max()]))
         return l2_normalize(embeddings) if normalize else embeddings
 
+    @cached_property
+    def lexicon(self):
+        """The package's lexicon (runtime/lexicon.py), read on first use; None when it has none."""
+        from clipdesk.runtime.lexicon import Lexicon
+
+        path = self.package.lexicon_path
+        return Lexicon.read(path) if path is not None else None
+
     def encode(self, texts: Sequence[str], batch_size: int = 64, normalize: bool = True) -> np.ndarray:
-        return self.encode_ids(self.tokenize(texts), batch_size, normalize)
+        """One embedding per text. With a lexicon, a text holding words the model never read is the
+        normalised mean of its variants' unit embeddings (the text itself among them); raw features
+        (normalize=False) are always of the texts exactly as given."""
+        if self.lexicon is None or not normalize:
+            return self.encode_ids(self.tokenize(texts), batch_size, normalize)
+        variants = [self.lexicon.variants(text) for text in texts]
+        flat = [variant for group in variants for variant in group]
+        embeddings = self.encode_ids(self.tokenize(flat), batch_size)
+        if len(flat) == len(texts):
+            return embeddings
+        owners = np.repeat(np.arange(len(texts)), [len(group) for group in variants])
+        sums = np.zeros((len(texts), embeddings.shape[1]), np.float32)
+        np.add.at(sums, owners, embeddings)
+        return l2_normalize(sums)
 
 
 class ClipModel:

@@ -5,6 +5,7 @@ A package is a folder holding `manifest.json`, `image.onnx` and `text.onnx`. The
 `input_ids` (N, L) int64 to `text_embeds` (N, D), where L is context_length in older packages and any
 length up to it (each row's end token included) in packages with a symbolic sequence dimension. Both
 outputs are un-normalised, as CLIP's encode_image / encode_text return them; the runtime normalises.
+A package may also hold `lexicon.json` (runtime/lexicon.py), listed in the manifest's files like the graphs.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from clipdesk.errors import ModelPackageError
 MANIFEST = "manifest.json"
 IMAGE_FILE = "image.onnx"
 TEXT_FILE = "text.onnx"
+LEXICON_FILE = "lexicon.json"  # optional: words the model never read, and what to say instead
 FORMAT_VERSION = 1
 TOKENIZER_CLIP_BPE = "clip-bpe-49408"
 
@@ -133,6 +135,10 @@ class ModelPackage:
     def text_path(self) -> Path:
         return self.path / TEXT_FILE
 
+    @property
+    def lexicon_path(self) -> Path | None:
+        return self.path / LEXICON_FILE if LEXICON_FILE in self.manifest.files else None
+
     def verify_hashes(self) -> None:
         """Full check of every file against the manifest's SHA-256 (reads the whole package)."""
         for file_name, info in self.manifest.files.items():
@@ -156,7 +162,7 @@ def load_package(path: str | os.PathLike) -> ModelPackage:
     if not manifest_path.is_file():
         raise ModelPackageError(f"{folder}: not a model package folder (no {MANIFEST})")
     manifest = Manifest.from_json(manifest_path.read_text(encoding="utf-8"), str(manifest_path))
-    for file_name in (IMAGE_FILE, TEXT_FILE):
+    for file_name in (IMAGE_FILE, TEXT_FILE, *([LEXICON_FILE] if LEXICON_FILE in manifest.files else [])):
         file_path = folder / file_name
         if not file_path.is_file():
             raise ModelPackageError(f"{folder}: model package is incomplete (no {file_name})")
@@ -170,10 +176,11 @@ def load_package(path: str | os.PathLike) -> ModelPackage:
 
 
 def write_manifest(folder: Path, manifest: Manifest) -> None:
-    """Record each ONNX file's hash and size, then write the manifest (last, so its presence means done)."""
+    """Record each ONNX file's (and the lexicon's) hash and size, then write the manifest (last, so its
+    presence means done)."""
     manifest.files = {}
     for file_name in sorted(os.listdir(folder)):
-        if file_name.endswith((".onnx", ".onnx.data")):
+        if file_name.endswith((".onnx", ".onnx.data")) or file_name == LEXICON_FILE:
             file_path = folder / file_name
             manifest.files[file_name] = {"sha256": sha256_of(file_path), "bytes": file_path.stat().st_size}
     temporary = folder / (MANIFEST + ".tmp")

@@ -8,10 +8,12 @@ from pathlib import Path, PurePosixPath
 
 from clipdesk import paths
 from clipdesk.errors import ModelPackageError
-from clipdesk.runtime.package import IMAGE_FILE, MANIFEST, TEXT_FILE, ModelPackage, check_model_name, load_package
+from clipdesk.runtime.package import (
+    IMAGE_FILE, LEXICON_FILE, MANIFEST, TEXT_FILE, ModelPackage, check_model_name, load_package,
+)
 from clipdesk.runtime.registry import install_package, staging_dir
 
-_PACKAGE_FILES = {MANIFEST, IMAGE_FILE, TEXT_FILE, IMAGE_FILE + ".data", TEXT_FILE + ".data"}
+_PACKAGE_FILES = {MANIFEST, IMAGE_FILE, TEXT_FILE, IMAGE_FILE + ".data", TEXT_FILE + ".data", LEXICON_FILE}
 
 
 def is_package_source(path: Path) -> bool:

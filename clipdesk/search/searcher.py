@@ -252,6 +252,16 @@ class Searcher:
             raise ClipdeskError("the query's terms cancel each other out; change a weight or remove a term")
         return total / norm
 
+    def unread_words(self, query: str | Query, like: Sequence[str] = ()) -> list[tuple[str, str | None]]:
+        """Words of the query's text terms that the model never read, with what its lexicon reads them as
+        (runtime/lexicon.py); empty for models without a lexicon."""
+        query = parse_query(query, like) if isinstance(query, str) else query
+        lexicon = self.clip.text.lexicon
+        if lexicon is None:
+            return []
+        found = [pair for term in query.terms if term.kind != IMAGE for pair in lexicon.unread(term.value)]
+        return list(dict.fromkeys(found))
+
     def image_vector(self, path: str) -> np.ndarray:
         """A photo's unit vector: its stored embedding when it is in the library, else the image encoder's."""
         expanded = os.path.expanduser(path)

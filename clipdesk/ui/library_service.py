@@ -23,6 +23,7 @@ from clipdesk.errors import ClipdeskError, EmptyLibraryError
 from clipdesk.library.pathnames import display_path
 from clipdesk.library.records import Folder, Photo
 from clipdesk.library.store import Library
+from clipdesk.runtime.lexicon import unread_note
 from clipdesk.settings import load_settings
 from clipdesk.tagging import tags as tagging
 from clipdesk.tagging.label_sets import LabelSet, create_label_set, edit_label_set, get_label_set, label_sets
@@ -66,6 +67,7 @@ class ResultSet:
     tag_view: str | None = None  # the tag, when the query is exactly one tag: filter (Delete untags there)
     folder_view: str | None = None
     names: list[str] | None = None  # file names for display; made from paths when not given
+    note: str = ""  # for the status bar: words of the query the model never learned (runtime/lexicon.py)
 
     def __post_init__(self) -> None:
         # Made where the results are made (a worker), not on the UI thread: 100,000 names take a while.
@@ -233,7 +235,10 @@ class LibraryService(QObject):
             return seq, text, None, str(exc)
         ids = np.fromiter((r.photo_id for r in results), np.int64, len(results))
         scores = np.fromiter((r.score for r in results), np.float32, len(results)) if scored else None
-        return seq, text, ResultSet(text, ids, [r.path for r in results], scores, tag_view, folder_view), None
+        unread = self._searcher.unread_words(query) if scored else []
+        note = unread_note(self._searcher.clip.name, unread) if unread else ""
+        return seq, text, ResultSet(text, ids, [r.path for r in results], scores, tag_view, folder_view,
+                                    note=note), None
 
     def _deliver(self, outcome) -> None:
         if outcome is None or self._is_stale(outcome[0]):
@@ -243,6 +248,8 @@ class LibraryService(QObject):
             self.searchFailed.emit(text, problem)
         else:
             self.resultsReady.emit(results)
+            if results.note:
+                self.message.emit(results.note)
 
     def refresh_sidebar(self) -> None:
         self._reader.submit(self._sidebar, on_done=self._sidebar_done, on_error=self.error.emit)

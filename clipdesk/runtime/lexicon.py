@@ -1,0 +1,109 @@
+"""A model's lexicon: what to say instead of the words its text tower never read.
+
+clipdesk's own model learned its words from emoji and icon captions only; a label or query with a
+word outside them ("penguin") reaches a token embedding no training step ever moved. A package may
+carry `lexicon.json`, made with the model from its training captions and a dictionary (data/lexicon.py):
+the words the model read (`vocabulary`), and for other words (`entries`) what they are like in words
+it did read ("sea bird") and what they mean (WordNet's definition). A text with unknown words is
+encoded as the mean of itself, itself with each unknown word replaced by its likenesses, and those
+definitions (encoders.TextEncoder.encode). Texts whose words are all known are encoded as they are,
+and so is everything for packages without a lexicon (imported CLIP models, which read the web).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from clipdesk.errors import ModelPackageError
+
+LEXICON_FORMAT = 1
+WORD = re.compile(r"[^\W_]+")  # "nine o’clock" → nine, o, clock; "T-Rex" → T, Rex
+# English plural endings, tried in this order: berries → berry, boxes → box, bicycles → bicycle.
+_PLURALS = (("ies", "y"), ("es", ""), ("s", ""))
+
+
+def words_of(text: str) -> list[str]:
+    return WORD.findall(text.casefold())
+
+
+@dataclass(frozen=True)
+class Entry:
+    like: tuple[str, ...]  # phrases of known words, most fitting first
+    means: str             # a definition ("" when none)
+
+
+class Lexicon:
+    def __init__(self, vocabulary: set[str], entries: dict[str, Entry]):
+        self.vocabulary = vocabulary
+        self.entries = entries
+
+    @classmethod
+    def read(cls, path: Path) -> "Lexicon":
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if data.get("format") != LEXICON_FORMAT:
+                raise ValueError(f"format {data.get('format')!r}, expected {LEXICON_FORMAT}")
+            entries = {word: Entry(tuple(entry["like"]), entry["means"]) for word, entry in data["entries"].items()}
+            return cls(set(data["vocabulary"]), entries)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+            raise ModelPackageError(f"{path}: not a readable lexicon ({error}); re-import or re-export the model") \
+                from None
+
+    def _known_form(self, word: str) -> str | None:
+        """The word as the model read it, if only its plural ending kept it out."""
+        for ending, replacement in _PLURALS:
+            if word.endswith(ending) and word[: -len(ending)] + replacement in self.vocabulary:
+                return word[: -len(ending)] + replacement
+        return None
+
+    def _entry(self, word: str) -> Entry | None:
+        if word in self.entries:
+            return self.entries[word]
+        for ending, replacement in _PLURALS:
+            if word.endswith(ending) and word[: -len(ending)] + replacement in self.entries:
+                return self.entries[word[: -len(ending)] + replacement]
+        return None
+
+    def unread(self, text: str) -> list[tuple[str, str | None]]:
+        """The text's words the model never read, each with what it is read as: its first likeness, else
+        'its definition', else None (no entry: the model can only guess)."""
+        found = []
+        for word in dict.fromkeys(words_of(text)):
+            if word not in self.vocabulary:
+                entry = self._entry(word)
+                like = self._known_form(word) or (entry.like[0] if entry and entry.like else None)
+                found.append((word, like or ("its definition" if entry and entry.means else None)))
+        return found
+
+    def variants(self, text: str) -> list[str]:
+        """The text, then what to encode with it: it with its unknown words replaced, and their meanings."""
+        likes: dict[str, tuple[str, ...]] = {}
+        meanings: list[str] = []
+        for word in dict.fromkeys(words_of(text)):
+            if word in self.vocabulary:
+                continue
+            known, entry = self._known_form(word), self._entry(word)
+            like = (known,) if known else entry.like if entry else ()
+            if like:
+                likes[word] = like
+            if entry is not None and entry.means:
+                meanings.append(entry.means)
+        found = [text]
+        for round_ in range(max((len(like) for like in likes.values()), default=0)):
+            def replace(match: re.Match, round_=round_) -> str:
+                like = likes.get(match.group().casefold())
+                return like[min(round_, len(like) - 1)] if like else match.group()
+            found.append(WORD.sub(replace, text))
+        found.extend(meanings)
+        return list(dict.fromkeys(found))
+
+
+def unread_note(model: str, unread: list[tuple[str, str | None]]) -> str:
+    """One line for the user about the words a model never read (Lexicon.unread), as the CLI and the
+    status bar show it: "clipdesk-emoji-tiny never learned 'whirlybird' (searched as 'helicopter' too)"."""
+    parts = [f"'{word}' (searched as {like if like == 'its definition' else repr(like)} too)" if like
+             else f"'{word}' (not in its lexicon either: results for it are a guess)" for word, like in unread]
+    return f"{model} never learned {', '.join(parts)}"
