@@ -177,9 +177,11 @@ class LibraryService(QObject):
 
     def _open_index(self) -> None:
         """Load the search index now, while the app is idle, rather than at the first search: reading
-        the index of a million photos into memory takes a few seconds."""
+        the index of a million photos into memory takes a few seconds. The text encoder and its lexicon
+        (a few tenths of a second) too."""
         if self._searcher is not None:
             try:
+                self._searcher.clip.text.lexicon  # noqa: B018 - read now, not at the first query
                 self._searcher.refresh()
             except Exception:  # noqa: BLE001 - the first search meets the same failure and reports it
                 pass
