@@ -168,7 +168,7 @@ def test_unread_words_say_what_they_are_read_as():
                       ("customs", "its definition"), ("and", None), ("moai", None)]
     assert LEXICON.unread("a bird on ice") == []
     assert unread_note("tiny", [("penguin", "sea bird"), ("customs", "its definition"), ("moai", None)]) == (
-        "tiny never learned 'penguin' (searched as 'sea bird' too), 'customs' (searched as its definition too), "
+        "tiny never learned 'penguin' (also read as 'sea bird'), 'customs' (also read as its definition), "
         "'moai' (not in its lexicon either: results for it are a guess)")
 
 
@@ -184,8 +184,23 @@ def test_search_with_the_bundled_model_notes_words_it_never_learned(capsys):
     capsys.readouterr()
     assert main(["search", "whirlybird", "-k", "2"]) == 0
     output = capsys.readouterr()
-    assert output.err.strip() == "note: clipdesk-emoji-tiny never learned 'whirlybird' (searched as 'helicopter' too)"
+    assert output.err.strip() == "note: clipdesk-emoji-tiny never learned 'whirlybird' (also read as 'helicopter')"
     assert "helicopter (Fluent Emoji).png" in output.out  # among the first two, beside a hub image
     assert main(["search", "red apple", "-k", "1"]) == 0
     output = capsys.readouterr()
     assert output.err == "" and "red apple (Noto Emoji).png" in output.out
+
+
+def test_classify_with_the_bundled_model_reads_label_words_it_never_learned(capsys):
+    from pathlib import Path
+
+    from clipdesk.cli import main
+
+    library = Path(__file__).resolve().parents[1] / "resources" / "sample-library"
+    files = [library / "helicopter (Fluent Emoji).png", library / "mosquito (Fluent Emoji Flat).png"]
+    assert main(["classify", "--labels", "whirlybird, banana, gnat", *map(str, files)]) == 0
+    output = capsys.readouterr()
+    assert output.err.splitlines()[0] == ("note: clipdesk-emoji-tiny never learned 'whirlybird' (also read as "
+                                          "'helicopter'), 'gnat' (also read as 'insect')")
+    best = [line.split("\t")[1].split()[0] for line in output.out.splitlines()]
+    assert best == ["whirlybird", "gnat"]

@@ -74,7 +74,7 @@ def test_words_the_model_never_learned_are_named_in_the_status_bar(indexed_windo
     text_encoder.__dict__["lexicon"] = Lexicon({"red", "car", "sea", "bird"}, {"penguin": Entry(("sea bird",), "")})
     qtbot.keyClicks(window.search_bar.field, "red penguin")
     wait_results(qtbot, window, "red penguin")
-    qtbot.waitUntil(lambda: "never learned 'penguin' (searched as 'sea bird' too)" in window.status.note_label.text())
+    qtbot.waitUntil(lambda: "never learned 'penguin' (also read as 'sea bird')" in window.status.note_label.text())
     window.status.note("", 0)
     window.search_bar.field.clear()
     qtbot.keyClicks(window.search_bar.field, "red car")

@@ -109,6 +109,18 @@ def suggestion_items(panel):
             if tree.topLevelItem(i).child(j).data(0, PHOTO_ID_ROLE) is not None]
 
 
+def test_label_words_the_model_never_learned_are_named_in_the_status_bar(window, qtbot):
+    from clipdesk.runtime.lexicon import Entry, Lexicon
+
+    window.service._searcher.clip.text.__dict__["lexicon"] = Lexicon(
+        {"red", "green"}, {"penguin": Entry(("sea bird",), "a flightless bird")})
+    notes = []
+    window.service.message.connect(notes.append)
+    run_panel(window, qtbot, "red, penguin, green")
+    qtbot.waitUntil(lambda: bool(notes), timeout=30000)
+    assert notes[0] == "tiny-random never learned 'penguin' (also read as 'sea bird')"
+
+
 def test_tagging_panel_suggests_then_accepts_and_rejects(window, qtbot):
     panel = run_panel(window, qtbot, "red, green, blue")
     items = suggestion_items(panel)

@@ -29,6 +29,11 @@ def cmd_classify(args) -> int:
     if not files:
         raise ClipdeskError("no photo files found in " + ", ".join(display_path(path) for path in args.paths))
     model = load_model(args.model, device=args.device)
+    unread = model.text.lexicon.unread_in(labels) if model.text.lexicon is not None else []
+    if unread:
+        from clipdesk.runtime.lexicon import unread_note
+
+        log("note: " + unread_note(model.name, unread))
     templates = resolve_templates(args.template, model.package.manifest.templates)
     classifier = zero_shot_classifier(model, labels, templates, open_set=not args.closed_set)
     bar = TerminalBar("classifying", unit="files")

@@ -78,6 +78,10 @@ class Lexicon:
                 found.append((word, like or ("its definition" if entry and entry.means else None)))
         return found
 
+    def unread_in(self, texts) -> list[tuple[str, str | None]]:
+        """`unread` over several texts (a query's terms, a label set), each word once."""
+        return list(dict.fromkeys(pair for text in texts for pair in self.unread(text)))
+
     def variants(self, text: str) -> list[str]:
         """The text, then what to encode with it: it with its unknown words replaced, and their meanings."""
         likes: dict[str, tuple[str, ...]] = {}
@@ -103,7 +107,7 @@ class Lexicon:
 
 def unread_note(model: str, unread: list[tuple[str, str | None]]) -> str:
     """One line for the user about the words a model never read (Lexicon.unread), as the CLI and the
-    status bar show it: "clipdesk-emoji-tiny never learned 'whirlybird' (searched as 'helicopter' too)"."""
-    parts = [f"'{word}' (searched as {like if like == 'its definition' else repr(like)} too)" if like
+    status bar show it for queries and label sets: "clipdesk-emoji-tiny never learned 'whirlybird' (also read as 'helicopter')"."""
+    parts = [f"'{word}' (also read as {like if like == 'its definition' else repr(like)})" if like
              else f"'{word}' (not in its lexicon either: results for it are a guess)" for word, like in unread]
     return f"{model} never learned {', '.join(parts)}"

@@ -259,8 +259,7 @@ class Searcher:
         lexicon = self.clip.text.lexicon
         if lexicon is None:
             return []
-        found = [pair for term in query.terms if term.kind != IMAGE for pair in lexicon.unread(term.value)]
-        return list(dict.fromkeys(found))
+        return lexicon.unread_in(term.value for term in query.terms if term.kind != IMAGE)
 
     def image_vector(self, path: str) -> np.ndarray:
         """A photo's unit vector: its stored embedding when it is in the library, else the image encoder's."""

@@ -434,10 +434,20 @@ class LibraryService(QObject):
         try:
             current = get_label_set(self.library, name)
         except ClipdeskError:
-            return create_label_set(self.library, name, labels)
-        if [label.casefold() for label in current.labels] == [label.casefold() for label in labels]:
-            return current
-        return edit_label_set(self.library, current.name, labels=labels)
+            saved = create_label_set(self.library, name, labels)
+        else:
+            unchanged = [label.casefold() for label in current.labels] == [label.casefold() for label in labels]
+            saved = current if unchanged else edit_label_set(self.library, current.name, labels=labels)
+        self._note_unread(saved.labels)
+        return saved
+
+    def _note_unread(self, texts: Sequence[str]) -> None:
+        """Tell the user which words of these labels the model never learned (runtime/lexicon.py)."""
+        lexicon = self._searcher.clip.text.lexicon if self._searcher is not None else None
+        if lexicon is not None:
+            unread = lexicon.unread_in(texts)
+            if unread:
+                self.message.emit(unread_note(self._searcher.clip.name, unread))
 
     def run_label_set(self, name: str, photo_ids: Sequence[int] | None = None) -> SignalProgress:
         """Suggest tags from a label set, over the whole library or over some photos (only they are scored
