@@ -136,6 +136,13 @@ def test_a_bad_lexicon_file_is_refused_in_one_line(tmp_path):
         with pytest.raises(ModelPackageError, match="not a readable lexicon") as error:
             Lexicon.read(path)
         assert "\n" not in str(error.value)
+    # Entries are read when a text meets their word: a damaged one fails then, in one line.
+    path.write_text(json.dumps({"format": LEXICON_FORMAT, "vocabulary": ["a"], "entries": {"penguin": {"like": 5}}}))
+    lexicon = Lexicon.read(path)
+    assert lexicon.variants("a") == ["a"]
+    with pytest.raises(ModelPackageError, match="entry 'penguin' is damaged") as error:
+        lexicon.variants("a penguin")
+    assert "\n" not in str(error.value)
 
 
 def test_export_puts_the_lexicon_in_the_package_and_import_carries_it(tmp_path):
