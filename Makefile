@@ -87,6 +87,7 @@ model: data
 	mkdir -p resources/models/$(MODEL)
 	cp build/$(MODEL)/* resources/models/$(MODEL)/
 	cp resources/data-licences/emoji-icons-ATTRIBUTION.md resources/models/$(MODEL)/ATTRIBUTION.md
+	cp resources/data-licences/wordnet-LICENSE.txt resources/models/$(MODEL)/WORDNET-LICENSE.txt
 	echo $(MODEL) > resources/models/DEFAULT
 	$(BIN)/python benchmarks/zero_shot_eval.py --model resources/models/$(MODEL) --manifest data/emoji-icons/val-2k.jsonl
 	$(BIN)/python benchmarks/zero_shot_eval.py --model resources/models/$(MODEL) --manifest data/emoji-icons/heldout.jsonl --kind emoji
