@@ -89,7 +89,8 @@ LEXICON = Lexicon({"a", "bird", "on", "ice", "bicycle", "no", "sea", "red", "fru
 
 @pytest.mark.parametrize("text,expected", [
     ("a bird on ice", ["a bird on ice"]),                                   # every word read: as typed
-    ("東京の夜景", ["東京の夜景"]),                                           # no entry: as typed
+    ("東京の夜景", ["東京の夜景"]),                                           # not judged: as typed
+    ("über penguin", ["über penguin", "über sea bird", "über bird", "a flightless bird"]),  # only ASCII judged
     ("A Penguin on ice", ["A Penguin on ice", "A sea bird on ice", "A bird on ice", "a flightless bird"]),
     ("no bicycles", ["no bicycles", "no bicycle"]),                         # a plural of a word read
     ("red blueberries", ["red blueberries", "red fruit"]),                  # a plural of an entry
@@ -174,6 +175,7 @@ def test_unread_words_say_what_they_are_read_as():
     assert unread == [("penguin", "sea bird"), ("blueberries", "fruit"), ("bicycles", "bicycle"),
                       ("customs", "its definition"), ("and", None), ("moai", None)]
     assert LEXICON.unread("a bird on ice") == []
+    assert LEXICON.unread("香蕉 über") == []  # other scripts and accented words are not judged
     assert unread_note("tiny", [("penguin", "sea bird"), ("customs", "its definition"), ("moai", None)]) == (
         "tiny never learned 'penguin' (also read as 'sea bird'), 'customs' (also read as its definition), "
         "'moai' (not in its lexicon either: results for it are a guess)")

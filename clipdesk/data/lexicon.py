@@ -79,7 +79,7 @@ def build_lexicon(known: set[str], wordnet: WordNet, source: str, notice: str) -
         like, means = likenesses(lemma, wordnet, known), meaning(lemma, wordnet)
         if like or means:
             entries[lemma] = {"like": like, "means": means}
-    # Only words a lookup can meet: one-word, lower-case, Latin-script.
+    # Only the words the runtime judges (runtime/lexicon.py: plain ASCII).
     vocabulary = sorted(word for word in known if word.isascii())
     return {"format": LEXICON_FORMAT, "source": source, "notice": notice, "vocabulary": vocabulary,
             "entries": entries}

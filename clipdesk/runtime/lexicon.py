@@ -29,6 +29,13 @@ def words_of(text: str) -> list[str]:
     return WORD.findall(text.casefold())
 
 
+def _judged(word: str) -> bool:
+    """Whether the lexicon can say anything about a word: only plain ASCII words are judged. Its entries
+    are English, and Chinese or Japanese, written without spaces, have no words to look up (a whole
+    run like '香蕉のケーキ' is one 'word' here, which no caption holds as such)."""
+    return word.isascii()
+
+
 @dataclass(frozen=True)
 class Entry:
     like: tuple[str, ...]  # phrases of known words, most fitting first
@@ -86,7 +93,7 @@ class Lexicon:
         'its definition', else None (no entry: the model can only guess)."""
         found = []
         for word in dict.fromkeys(words_of(text)):
-            if word not in self.vocabulary:
+            if _judged(word) and word not in self.vocabulary:
                 entry = self._entry(word)
                 like = self._known_form(word) or (entry.like[0] if entry and entry.like else None)
                 found.append((word, like or ("its definition" if entry and entry.means else None)))
@@ -101,7 +108,7 @@ class Lexicon:
         likes: dict[str, tuple[str, ...]] = {}
         meanings: list[str] = []
         for word in dict.fromkeys(words_of(text)):
-            if word in self.vocabulary:
+            if word in self.vocabulary or not _judged(word):
                 continue
             known, entry = self._known_form(word), self._entry(word)
             like = (known,) if known else entry.like if entry else ()
