@@ -29,7 +29,7 @@ def cmd_classify(args) -> int:
     if not files:
         raise ClipdeskError("no photo files found in " + ", ".join(display_path(path) for path in args.paths))
     model = load_model(args.model, device=args.device)
-    unread = model.text.lexicon.unread_in(labels) if model.text.lexicon is not None else []
+    unread = model.text.unread(labels)
     if unread:
         from clipdesk.runtime.lexicon import unread_note
 

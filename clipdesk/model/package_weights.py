@@ -61,8 +61,8 @@ def _initializers(path: Path) -> tuple[dict[str, np.ndarray], dict[_Slot, str]]:
     return values, slots
 
 
-def _probe_map(config: ClipConfig) -> tuple[dict[str, dict[_Slot, _Source]], set[str]]:
-    """For each graph file, node input → parameter it reads; and the parameters seen in the graphs."""
+def _probe_map(config: ClipConfig) -> dict[str, dict[_Slot, _Source]]:
+    """For each graph file, node input → the parameter it reads."""
     generator = torch.Generator().manual_seed(0)
     probe = CLIP(config).float().eval()
     with torch.no_grad():
@@ -72,7 +72,7 @@ def _probe_map(config: ClipConfig) -> tuple[dict[str, dict[_Slot, _Source]], set
     by_shape: dict[tuple, list[str]] = {}
     for name, value in parameters.items():
         by_shape.setdefault(value.shape, []).append(name)
-    maps, seen = {}, set()
+    maps = {}
     with tempfile.TemporaryDirectory(prefix="clipdesk-probe-") as folder:
         export_fp32_graphs(probe, Path(folder))
         for file_name in (IMAGE_FILE, TEXT_FILE):
@@ -87,10 +87,9 @@ def _probe_map(config: ClipConfig) -> tuple[dict[str, dict[_Slot, _Source]], set
                                   if np.array_equal(parameters[candidate], wanted)), None)
                     if match is not None:
                         sources[name] = (match, transposed)
-                        seen.add(match)
                         break
             maps[file_name] = {slot: sources[name] for slot, name in slots.items() if name in sources}
-    return maps, seen
+    return maps
 
 
 def model_from_package(package: ModelPackage) -> CLIP:
@@ -100,15 +99,15 @@ def model_from_package(package: ModelPackage) -> CLIP:
         raise ClipdeskError(f"model {package.name!r} is stored as {manifest.precision}: its weights were quantised "
                             "and cannot be read back for training; use an fp32 or fp16 package or its checkpoint")
     config = ClipConfig.from_dict(manifest.architecture)
-    maps, seen = _probe_map(config)
+    maps = _probe_map(config)
     model = CLIP(config).float().eval()
     named = dict(model.named_parameters())
     # logit_scale is no graph input: the manifest records its exponent.
-    missing = set(named) - seen - {"logit_scale"}
+    read = {parameter for sources in maps.values() for parameter, _ in sources.values()}
+    missing = set(named) - read - {"logit_scale"}
     if missing:
         raise ClipdeskError(f"model {package.name!r}: the exported graphs do not hold {len(missing)} parameters "
                             f"as they are (e.g. {sorted(missing)[0]!r}); its weights cannot be read back")
-    filled = {"logit_scale"}
     with torch.no_grad():
         named["logit_scale"].fill_(math.log(manifest.logit_scale))
         for file_name, sources in maps.items():
@@ -120,10 +119,6 @@ def model_from_package(package: ModelPackage) -> CLIP:
                                         "weights cannot be read back")
                 array = values[slots[slot]].astype(np.float32)
                 named[parameter].copy_(torch.from_numpy(np.ascontiguousarray(array.T if transposed else array)))
-                filled.add(parameter)
-    if filled != set(named):
-        raise ClipdeskError(f"model {package.name!r}: {len(set(named) - filled)} parameters were not found in its "
-                            "graphs; its weights cannot be read back")
     # Same numbers in, same embeddings out, or the map was wrong (raises ClipdeskError).
     verify_package(model, package, manifest.precision)
     return model

@@ -186,6 +186,11 @@ class TextEncoder:
         path = self.package.lexicon_path
         return Lexicon.read(path) if path is not None else None
 
+    def unread(self, texts: Iterable[str]) -> list[tuple[str, str | None]]:
+        """The words of these texts the model never read, with what its lexicon reads them as
+        (Lexicon.unread_in); none for a package without a lexicon."""
+        return self.lexicon.unread_in(texts) if self.lexicon is not None else []
+
     def encode(self, texts: Sequence[str], batch_size: int = 64, normalize: bool = True) -> np.ndarray:
         """One embedding per text. With a lexicon, a text holding words the model never read is the
         normalised mean of its variants' unit embeddings (the text itself among them); raw features

@@ -25,6 +25,16 @@ WORD = re.compile(r"[^\W_]+")  # "nine o’clock" → nine, o, clock; "T-Rex" �
 _PLURALS = (("ies", "y"), ("es", ""), ("s", ""))
 
 
+DEFINITION = "its definition"  # what Lexicon.unread says a word is read as when only its definition is known
+
+
+def _stems(word: str):
+    """The word without a plural ending, each way one could be cut off."""
+    for ending, replacement in _PLURALS:
+        if word.endswith(ending):
+            yield word[: -len(ending)] + replacement
+
+
 def words_of(text: str) -> list[str]:
     return WORD.findall(text.casefold())
 
@@ -63,8 +73,8 @@ class Lexicon:
             raise ModelPackageError(f"{path}: not a readable lexicon ({error}); re-import or re-export the model") \
                 from None
 
-    def _lookup(self, word: str) -> Entry | None:
-        entry = self.entries.get(word)
+    def _lookup(self, word: str) -> Entry:
+        entry = self.entries[word]
         if isinstance(entry, dict):
             try:
                 entry = self.entries[word] = Entry(tuple(str(like) for like in entry["like"]), str(entry["means"]))
@@ -73,30 +83,25 @@ class Lexicon:
                                         "re-export the model") from None
         return entry
 
-    def _known_form(self, word: str) -> str | None:
-        """The word as the model read it, if only its plural ending kept it out."""
-        for ending, replacement in _PLURALS:
-            if word.endswith(ending) and word[: -len(ending)] + replacement in self.vocabulary:
-                return word[: -len(ending)] + replacement
-        return None
+    def _unread_words(self, text: str) -> list[str]:
+        return [word for word in dict.fromkeys(words_of(text)) if _judged(word) and word not in self.vocabulary]
 
-    def _entry(self, word: str) -> Entry | None:
-        if word in self.entries:
-            return self._lookup(word)
-        for ending, replacement in _PLURALS:
-            if word.endswith(ending) and word[: -len(ending)] + replacement in self.entries:
-                return self._lookup(word[: -len(ending)] + replacement)
-        return None
+    def _reading(self, word: str) -> tuple[tuple[str, ...], str]:
+        """What an unread word is read as: its likenesses (its singular, when only a plural ending kept
+        it out of the vocabulary) and its definition; both empty when the lexicon has nothing."""
+        known = next((stem for stem in _stems(word) if stem in self.vocabulary), None)
+        key = next((form for form in (word, *_stems(word)) if form in self.entries), None)
+        entry = self._lookup(key) if key is not None else None
+        like = (known,) if known else entry.like if entry else ()
+        return like, entry.means if entry else ""
 
     def unread(self, text: str) -> list[tuple[str, str | None]]:
         """The text's words the model never read, each with what it is read as: its first likeness, else
-        'its definition', else None (no entry: the model can only guess)."""
+        DEFINITION, else None (no entry: the model can only guess)."""
         found = []
-        for word in dict.fromkeys(words_of(text)):
-            if _judged(word) and word not in self.vocabulary:
-                entry = self._entry(word)
-                like = self._known_form(word) or (entry.like[0] if entry and entry.like else None)
-                found.append((word, like or ("its definition" if entry and entry.means else None)))
+        for word in self._unread_words(text):
+            like, means = self._reading(word)
+            found.append((word, like[0] if like else DEFINITION if means else None))
         return found
 
     def unread_in(self, texts) -> list[tuple[str, str | None]]:
@@ -107,15 +112,12 @@ class Lexicon:
         """The text, then what to encode with it: it with its unknown words replaced, and their meanings."""
         likes: dict[str, tuple[str, ...]] = {}
         meanings: list[str] = []
-        for word in dict.fromkeys(words_of(text)):
-            if word in self.vocabulary or not _judged(word):
-                continue
-            known, entry = self._known_form(word), self._entry(word)
-            like = (known,) if known else entry.like if entry else ()
+        for word in self._unread_words(text):
+            like, means = self._reading(word)
             if like:
                 likes[word] = like
-            if entry is not None and entry.means:
-                meanings.append(entry.means)
+            if means:
+                meanings.append(means)
         found = [text]
         for round_ in range(max((len(like) for like in likes.values()), default=0)):
             def replace(match: re.Match, round_=round_) -> str:
@@ -128,7 +130,8 @@ class Lexicon:
 
 def unread_note(model: str, unread: list[tuple[str, str | None]]) -> str:
     """One line for the user about the words a model never read (Lexicon.unread), as the CLI and the
-    status bar show it for queries and label sets: "clipdesk-emoji-tiny never learned 'whirlybird' (also read as 'helicopter')"."""
-    parts = [f"'{word}' (also read as {like if like == 'its definition' else repr(like)})" if like
+    status bar show it for queries and label sets:
+    "clipdesk-emoji-tiny never learned 'whirlybird' (also read as 'helicopter')"."""
+    parts = [f"'{word}' (also read as {like if like == DEFINITION else repr(like)})" if like
              else f"'{word}' (not in its lexicon either: results for it are a guess)" for word, like in unread]
     return f"{model} never learned {', '.join(parts)}"

@@ -256,10 +256,7 @@ class Searcher:
         """Words of the query's text terms that the model never read, with what its lexicon reads them as
         (runtime/lexicon.py); empty for models without a lexicon."""
         query = parse_query(query, like) if isinstance(query, str) else query
-        lexicon = self.clip.text.lexicon
-        if lexicon is None:
-            return []
-        return lexicon.unread_in(term.value for term in query.terms if term.kind != IMAGE)
+        return self.clip.text.unread(term.value for term in query.terms if term.kind != IMAGE)
 
     def image_vector(self, path: str) -> np.ndarray:
         """A photo's unit vector: its stored embedding when it is in the library, else the image encoder's."""

@@ -443,11 +443,9 @@ class LibraryService(QObject):
 
     def _note_unread(self, texts: Sequence[str]) -> None:
         """Tell the user which words of these labels the model never learned (runtime/lexicon.py)."""
-        lexicon = self._searcher.clip.text.lexicon if self._searcher is not None else None
-        if lexicon is not None:
-            unread = lexicon.unread_in(texts)
-            if unread:
-                self.message.emit(unread_note(self._searcher.clip.name, unread))
+        unread = self._searcher.clip.text.unread(texts) if self._searcher is not None else []
+        if unread:
+            self.message.emit(unread_note(self._searcher.clip.name, unread))
 
     def run_label_set(self, name: str, photo_ids: Sequence[int] | None = None) -> SignalProgress:
         """Suggest tags from a label set, over the whole library or over some photos (only they are scored
