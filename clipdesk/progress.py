@@ -53,18 +53,25 @@ class TerminalBar(Progress):
         self._started = time.monotonic()
         self._last_draw = 0.0
         self._drawn = False
+        self._first: int | None = None
 
     def line(self, done: int, total: int | None, **facts) -> str:
         elapsed = max(time.monotonic() - self._started, 1e-9)
-        rate = done / elapsed
+        if self._first is None:
+            self._first = done  # a resumed job: its speed counts only what this run did
+        rate = (done - self._first) / elapsed
         extra = " ".join(f"{key}={value}" for key, value in facts.items())
+        if self.unit == "bytes":  # downloads: megabytes
+            amount, speed = f"{done / 1e6:,.1f}" + (f"/{total / 1e6:,.1f}" if total else "") + " MB", f"{rate / 1e6:.1f} MB/s"
+        else:
+            amount, speed = f"{done}" + (f"/{total}" if total else f" {self.unit}"), f"{rate:.1f} {self.unit}/s"
         if total:
             filled = int(self.width * min(done, total) / total)
             bar = "#" * filled + " " * (self.width - filled)
             eta = format_duration((total - done) / rate) if rate > 0 else "--:--"
-            text = f"{self.label} [{bar}] {done}/{total} {rate:.1f} {self.unit}/s ETA {eta}"
+            text = f"{self.label} [{bar}] {amount} {speed} ETA {eta}"
         else:
-            text = f"{self.label} {done} {self.unit} {rate:.1f} {self.unit}/s"
+            text = f"{self.label} {amount} {speed}"
         return f"{text} {extra}".rstrip()
 
     def update(self, done: int, total: int | None, **facts) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from clipdesk.commands.common import DEVICE_CHOICES, log, print_json, require_train_side
@@ -101,6 +102,63 @@ def cmd_verify(args) -> int:
     return 0
 
 
+def cmd_catalog(args) -> int:
+    from clipdesk.runtime.catalog import load_catalog
+    from clipdesk.runtime.registry import model_entries
+
+    installed = model_entries()
+    entries = list(load_catalog(args.catalog).values())
+    if args.json:
+        print_json([{**entry.to_json(), "installed": entry.package_name in installed} for entry in entries])
+        return 0
+    for entry in entries:
+        mark = "*" if entry.recommended else " "
+        quality = (f"ImageNet zero-shot {entry.imagenet_zero_shot['top1']:.1f} %" if entry.imagenet_zero_shot
+                   else "no ImageNet figure")
+        variants = f"; variants: {', '.join(entry.variants)}" if entry.variants else ""
+        state = "  [installed]" if entry.package_name in installed else ""
+        print(f"{mark} {entry.name:<28} {entry.download_mb:>6,.0f} MB  {quality}  licence {entry.licence}{variants}{state}")
+        print(f"  {entry.title}: {entry.about}" + (f" Needs {entry.needs}." if entry.needs else ""))
+    print("* recommended. Get one with `clipdesk model get NAME`.")
+    return 0
+
+
+def cmd_get(args) -> int:
+    from clipdesk.hub.client import HubClient
+    from clipdesk.progress import TerminalBar
+    from clipdesk.runtime.catalog import find_entry, load_catalog
+    from clipdesk.runtime.model_get import check_free_space, fetch_files, get_model, plan_download
+
+    entry = find_entry(args.name, load_catalog(args.catalog)).choose(args.variant)
+    client = HubClient()
+    log(f"{entry.title} ({entry.package_name}) from {client.endpoint}/{entry.repo}, about {entry.download_mb:,.0f} MB")
+    plan = plan_download(entry, client)
+    check_free_space(plan)
+    licences = plan.licence_paths()
+    fetch_files(plan, only=list(entry.licence_files), client=client)
+    log(f"licence: {entry.licence}")
+    for path in licences:
+        text = path.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+        log(f"--- {path.name} ---\n" + "\n".join(text[:40]) + ("\n[...]" if len(text) > 40 else ""))
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise ClipdeskError("pass --yes to accept the licence and download without a question")
+        answer = input(f"Accept the licence and download {plan.remaining_bytes / 1e6:,.0f} MB? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            log("nothing downloaded")
+            return 1
+    bar = TerminalBar("downloading", unit="bytes")
+    try:
+        package = get_model(entry, plan=plan, client=client, progress=bar, make_default=args.default,
+                            device=args.device, log=log)
+    except KeyboardInterrupt:
+        bar.finish("download interrupted; run the same command again to resume where it stopped")
+        raise
+    bar.finish()
+    print(f"installed {package.name} -> {package.path}" + (" (default)" if args.default else ""))
+    return 0
+
+
 def _conversion_options(sub) -> None:
     sub.add_argument("--name", help="model name (default: from the file name or manifest)")
     sub.add_argument("--activation", choices=ACTIVATION_CHOICES,
@@ -138,6 +196,20 @@ def register(commands) -> None:
                            help="put this lexicon (python -m clipdesk.data.lexicon, from the model's training "
                                 "captions) into the package: words the model never read are looked up in it")
     exporting.set_defaults(handler=cmd_export)
+
+    catalog = actions.add_parser("catalog", help="models you can get from the model hub")
+    catalog.add_argument("--json", action="store_true")
+    catalog.add_argument("--catalog", metavar="FILE", help="a catalog file whose entries add to or replace the shipped ones")
+    catalog.set_defaults(handler=cmd_catalog)
+
+    get = actions.add_parser("get", help="download a model from the catalog, verify it and install it")
+    get.add_argument("name", help="a name from `clipdesk model catalog`")
+    get.add_argument("--variant", help="a variant of the model (fp16, quantized, ...; default: the entry's)")
+    get.add_argument("--default", action="store_true", help="make it the default model")
+    get.add_argument("--yes", action="store_true", help="accept the licence and download without asking")
+    get.add_argument("--catalog", metavar="FILE", help="a catalog file whose entries add to or replace the shipped ones")
+    get.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="where the verification runs")
+    get.set_defaults(handler=cmd_get)
 
     default = actions.add_parser("default", help="choose the default model")
     default.add_argument("name")

@@ -103,8 +103,9 @@ def _read_header(image: Image.Image, max_pixels: int) -> PhotoMetadata:
     return PhotoMetadata(width=width, height=height, format=image.format, **fields)
 
 
-def decode_photo(content: FileContent, resolution: int, mean, std, max_pixels: int = MAX_PIXELS) -> DecodedPhoto:
-    """Metadata, thumbnail and model input of one photo's bytes."""
+def decode_photo(content: FileContent, resolution: int, mean, std, max_pixels: int = MAX_PIXELS, *,
+                 resize: str = "shortest", interpolation: str = "bicubic") -> DecodedPhoto:
+    """Metadata, thumbnail and model input of one photo's bytes (resize, interpolation: preprocess's)."""
     if not content.data:
         raise PhotoError("empty file (0 bytes)")
     try:
@@ -123,4 +124,5 @@ def decode_photo(content: FileContent, resolution: int, mean, std, max_pixels: i
         raise PhotoError(_bomb_reason(int(match.group(1)) if match else None, max_pixels)) from None
     except _HEADER_ERRORS as exc:
         raise PhotoError(f"damaged image header ({' '.join(str(exc).split()) or type(exc).__name__})") from None
-    return DecodedPhoto(metadata, preprocess(image, resolution, mean, std), encode_thumbnail(image), image.size)
+    pixels = preprocess(image, resolution, mean, std, resize=resize, interpolation=interpolation)
+    return DecodedPhoto(metadata, pixels, encode_thumbnail(image), image.size)

@@ -126,6 +126,7 @@ class Indexer:
             raise ClipdeskError(f"intra-op threads must be at least 1 (got {intra_op_threads})")
         self.library = library
         self.package = package
+        self.preprocessing = package.preprocessing()  # per photo, on decoder threads: parsed once
         self.model = embedding_model_key(package)
         self.progress = progress or Progress()
         self.batch_size = batch_size
@@ -248,9 +249,8 @@ class Indexer:
         if copy:
             result.metadata, result.vector = copy
             return result
-        manifest = self.package.manifest
         try:
-            decoded = decode_photo(content, manifest.image_resolution, manifest.mean, manifest.std, self.max_pixels)
+            decoded = decode_photo(content, max_pixels=self.max_pixels, **self.preprocessing)
         except PhotoError as exc:
             result.error = exc
         except Exception as exc:  # noqa: BLE001 - one photo must never stop a run; the reason is recorded

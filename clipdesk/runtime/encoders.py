@@ -19,7 +19,7 @@ from PIL import Image
 
 from clipdesk import paths
 from clipdesk.errors import ModelPackageError
-from clipdesk.runtime.package import IMAGE_INPUT, TEXT_INPUT, ModelPackage
+from clipdesk.runtime.package import ModelPackage
 from clipdesk.runtime.preprocess import load_image, preprocess_batch
 
 CPU = "CPUExecutionProvider"
@@ -80,26 +80,64 @@ def _batches(count: int, batch_size: int) -> Iterable[slice]:
         yield slice(start, min(start + batch_size, count))
 
 
+_NUMPY_TYPES = {"tensor(float)": np.dtype(np.float32), "tensor(float16)": np.dtype(np.float16),
+                "tensor(int64)": np.dtype(np.int64), "tensor(int32)": np.dtype(np.int32)}
+
+
 class _OnnxTower:
-    def __init__(self, path: Path, input_name: str, device: str, intra_op_threads: int | None):
+    """One graph called as the package's io block says: input and output by name, a fixed batch filled
+    up with copies of the last row (and the extra rows dropped)."""
+
+    def __init__(self, path: Path, io, device: str, intra_op_threads: int | None):
         self.session = create_session(path, device, intra_op_threads)
-        inputs = [item.name for item in self.session.get_inputs()]
-        if input_name not in inputs:
-            raise ModelPackageError(f"{path}: expected an input named {input_name!r}, found {inputs}")
-        self.input_name = input_name
+        self.io = io
+        inputs = {item.name: item for item in self.session.get_inputs()}
+        outputs = [item.name for item in self.session.get_outputs()]
+        for wanted in (io.input, *([io.attention_mask] if io.attention_mask else [])):
+            if wanted not in inputs:
+                raise ModelPackageError(f"{path}: expected an input named {wanted!r}, found {sorted(inputs)}")
+        if io.output not in outputs:
+            raise ModelPackageError(f"{path}: expected an output named {io.output!r}, found {outputs}")
+        shape = inputs[io.input].shape
+        # The graph is the authority on its shapes: a batch it fixes is honoured even if the block said none.
+        self.batch = shape[0] if shape and isinstance(shape[0], int) and shape[0] > 0 else io.batch
+        self.sequence = shape[-1] if len(shape) == 2 and isinstance(shape[-1], int) else None
+        # Exports differ in input types (int32 or int64 ids, float16 pixels): cast to what the graph takes.
+        self._types = {name: _NUMPY_TYPES.get(item.type) for name, item in inputs.items()}
 
     @property
     def providers(self) -> list[str]:
         return self.session.get_providers()
 
-    def run(self, array: np.ndarray) -> np.ndarray:
-        return self.session.run(None, {self.input_name: array})[0]
+    def run(self, array: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+        if self.batch is None or len(array) == self.batch:
+            return self._run(array, mask)
+        rows = []
+        for start in range(0, len(array), self.batch):
+            part = array[start:start + self.batch]
+            part_mask = None if mask is None else mask[start:start + self.batch]
+            missing = self.batch - len(part)
+            if missing:
+                part = np.concatenate([part, np.repeat(part[-1:], missing, axis=0)])
+                if part_mask is not None:
+                    part_mask = np.concatenate([part_mask, np.repeat(part_mask[-1:], missing, axis=0)])
+            rows.append(self._run(part, part_mask)[:self.batch - missing])
+        return np.concatenate(rows)
+
+    def _run(self, array: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+        feeds = {self.io.input: array}
+        if self.io.attention_mask:
+            feeds[self.io.attention_mask] = mask
+        feeds = {name: value if self._types[name] in (None, value.dtype) else value.astype(self._types[name])
+                 for name, value in feeds.items()}
+        return np.asarray(self.session.run([self.io.output], feeds)[0], dtype=np.float32)
 
 
 class ImageEncoder:
     def __init__(self, package: ModelPackage, device: str = "auto", intra_op_threads: int | None = None):
         self.package = package
-        self._tower = _OnnxTower(package.image_path, IMAGE_INPUT, device, intra_op_threads)
+        self._preprocessing = package.preprocessing()
+        self._tower = _OnnxTower(package.image_path, package.io.image, device, intra_op_threads)
 
     @property
     def providers(self) -> list[str]:
@@ -113,8 +151,7 @@ class ImageEncoder:
         return l2_normalize(embeddings) if normalize else embeddings.astype(np.float32)
 
     def preprocess(self, images: Sequence[Image.Image]) -> np.ndarray:
-        manifest = self.package.manifest
-        return preprocess_batch(images, manifest.image_resolution, manifest.mean, manifest.std)
+        return preprocess_batch(images, **self._preprocessing)
 
     def encode_images(self, images: Sequence[Image.Image], batch_size: int = 32, normalize: bool = True) -> np.ndarray:
         outputs = [
@@ -136,23 +173,19 @@ class TextEncoder:
     """Text features from token ids, with the padding cut off where the graph allows it.
 
     CLIP's text transformer is causal and its feature is read at the end token (the largest id of a
-    row), so nothing after a row's end token changes it. Graphs exported with a dynamic sequence
-    length therefore run on each batch cut to its longest row: a short query costs a few tokens'
-    work instead of context_length's. Graphs with a fixed length (packages exported before) get the
-    full rows, as before.
+    row), so nothing after a row's end token changes it; encoders that take an attention mask ignore
+    padding by construction. Graphs exported with a dynamic sequence length therefore run on each batch
+    cut to its longest row: a short query costs a few tokens' work instead of context_length's. Graphs
+    with a fixed length get full rows.
     """
 
     def __init__(self, package: ModelPackage, device: str = "auto", intra_op_threads: int | None = None):
         self.package = package
-        # Imported here: the tokenizer (ftfy, regex) takes ~60 ms to import, which
-        # indexing, the image side only, never needs.
-        from clipdesk.runtime.tokenizer import get_tokenizer
-
-        self._tower = _OnnxTower(package.text_path, TEXT_INPUT, device, intra_op_threads)
-        self._tokenizer = get_tokenizer()
-        length = next(item for item in self._tower.session.get_inputs() if item.name == TEXT_INPUT).shape[-1]
-        # A symbolic dimension reads back as a name (or None), a fixed one as an int.
-        self.trims_padding = not isinstance(length, int)
+        io = package.io
+        self._tower = _OnnxTower(package.text_path, io.text, device, intra_op_threads)
+        self._tokenizer = package_tokenizer(package)
+        self._dtype = np.int32 if io.text.dtype == "int32" else np.int64
+        self.trims_padding = self._tower.sequence is None
 
     @property
     def providers(self) -> list[str]:
@@ -162,21 +195,32 @@ class TextEncoder:
         return self._tokenizer(list(texts), context_length=self.package.manifest.context_length)
 
     def encode_ids(self, token_ids: np.ndarray, batch_size: int = 64, normalize: bool = True) -> np.ndarray:
-        """Features of (N, context_length) token id rows, in the given order."""
-        token_ids = np.ascontiguousarray(token_ids, dtype=np.int64)
+        """Features of (N, context_length) token id rows (as `tokenize` makes them), in the given order."""
+        token_ids = np.ascontiguousarray(token_ids, dtype=self._dtype)
         embeddings = np.zeros((len(token_ids), self.package.manifest.embed_dim), np.float32)
+        lengths = self._tokenizer.lengths(token_ids)
         if not self.trims_padding:
+            width = self._tower.sequence
+            if token_ids.shape[1] != width:
+                raise ModelPackageError(f"{self.package.text_path}: the graph takes {width} tokens a row, the "
+                                        f"manifest's context length is {token_ids.shape[1]}")
             for part in _batches(len(token_ids), batch_size):
-                embeddings[part] = self._tower.run(token_ids[part])
+                embeddings[part] = self._run(token_ids[part], lengths[part])
         else:
             # Rows sorted by length share batches with rows of like length, so little padding is left
             # to run when many texts are encoded at once (label sets, prompt templates).
-            lengths = token_ids.argmax(axis=1) + 1
             order = np.argsort(lengths, kind="stable")
             for part in _batches(len(token_ids), batch_size):
                 rows = order[part]
-                embeddings[rows] = self._tower.run(np.ascontiguousarray(token_ids[rows, :lengths[rows].max()]))
+                width = int(lengths[rows].max())
+                embeddings[rows] = self._run(np.ascontiguousarray(token_ids[rows, :width]), lengths[rows])
         return l2_normalize(embeddings) if normalize else embeddings
+
+    def _run(self, token_ids: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        if not self._tower.io.attention_mask:
+            return self._tower.run(token_ids)
+        mask = (np.arange(token_ids.shape[1])[None, :] < lengths[:, None]).astype(self._dtype)
+        return self._tower.run(token_ids, mask)
 
     @cached_property
     def lexicon(self):
@@ -206,6 +250,20 @@ class TextEncoder:
         sums = np.zeros((len(texts), embeddings.shape[1]), np.float32)
         np.add.at(sums, owners, embeddings)
         return l2_normalize(sums)
+
+
+def package_tokenizer(package: ModelPackage):
+    """The tokenizer a package names: CLIP's BPE (shared), or its own tokenizer.json."""
+    from clipdesk.runtime.package import TOKENIZER_HF
+
+    if package.manifest.tokenizer == TOKENIZER_HF:
+        from clipdesk.runtime.hf_tokenizer import HFTokenizer
+
+        return HFTokenizer(package.path / package.io.tokenizer_file, pad_id=package.io.text.pad_id)
+    # Imported here: the tokenizer (ftfy, regex) takes ~60 ms to import, which indexing never needs.
+    from clipdesk.runtime.tokenizer import get_tokenizer
+
+    return get_tokenizer()
 
 
 class ClipModel:

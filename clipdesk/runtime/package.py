@@ -6,6 +6,10 @@ A package is a folder holding `manifest.json`, `image.onnx` and `text.onnx`. The
 length up to it (each row's end token included) in packages with a symbolic sequence dimension. Both
 outputs are un-normalised, as CLIP's encode_image / encode_text return them; the runtime normalises.
 A package may also hold `lexicon.json` (runtime/lexicon.py), listed in the manifest's files like the graphs.
+
+Packages that wrap ONNX encoders made elsewhere (rclip, transformers.js, Immich exports: catalog.py) carry
+an `io` block that says where their graphs lie and how to call them (runtime/package_io.py); without it a
+package is exactly the above.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ TEXT_FILE = "text.onnx"
 LEXICON_FILE = "lexicon.json"  # optional: words the model never read, and what to say instead
 FORMAT_VERSION = 1
 TOKENIZER_CLIP_BPE = "clip-bpe-49408"
+TOKENIZER_HF = "hf-tokenizers"  # a tokenizer.json run by Hugging Face's tokenizers library (io block names it)
+TOKENIZERS = (TOKENIZER_CLIP_BPE, TOKENIZER_HF)
 
 # provenance[PROVENANCE_CHECKPOINT]: the absolute path of the PyTorch checkpoint a package was made from
 # (written by `clipdesk train` and `model import`/`export`), which `clipdesk train --init NAME` fine-tunes.
@@ -74,11 +80,16 @@ class Manifest:
     # Prompt templates ({} = the label) this model was measured best with; the tagging side's "model"
     # templates. Empty: the model names none (imported photo models), and "a photo of a {}." applies.
     templates: list[str] = field(default_factory=list)
+    # Graphs made elsewhere: file paths, input/output names, dtypes, fixed shapes, normalised outputs and
+    # image preprocessing (runtime/package_io.py). None: clipdesk's own layout.
+    io: dict[str, Any] | None = None
     format_version: int = FORMAT_VERSION
 
     def to_json(self) -> str:
         data = {key: getattr(self, key) for key in self.__dataclass_fields__}
         data["mean"], data["std"] = list(self.mean), list(self.std)
+        if data["io"] is None:
+            del data["io"]
         return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
     @classmethod
@@ -103,10 +114,26 @@ class Manifest:
         manifest.mean, manifest.std = tuple(manifest.mean), tuple(manifest.std)
         if len(manifest.mean) != 3 or len(manifest.std) != 3:
             raise ModelPackageError(f"{source}: manifest mean and std need three values each")
-        if manifest.tokenizer != TOKENIZER_CLIP_BPE:
+        if manifest.tokenizer not in TOKENIZERS:
             raise ModelPackageError(f"{source}: unknown tokenizer {manifest.tokenizer!r}")
         manifest.templates = check_templates(manifest.templates, source)
+        if not isinstance(manifest.files, dict) or not all(isinstance(v, dict) for v in manifest.files.values()):
+            raise ModelPackageError(f"{source}: manifest files must map file names to {{sha256, bytes}}")
+        for file_name in manifest.files:
+            check_relative_path(file_name, source)
+        from clipdesk.runtime.package_io import PackageIO
+
+        PackageIO.from_manifest(manifest, source)  # a bad io block is refused here, not at first use
         return manifest
+
+
+def check_relative_path(name: object, source: str) -> str:
+    """A file named by an untrusted manifest: a relative path with '/' separators that stays inside the package."""
+    parts = name.split("/") if isinstance(name, str) else []
+    if (not parts or any(part in ("", ".", "..") for part in parts) or "\\" in name or ":" in name
+            or any(ord(c) < 32 for c in name) or len(name) > 300):
+        raise ModelPackageError(f"{source}: unsafe file name {name!r} in the manifest (must stay inside the package)")
+    return name
 
 
 def check_templates(templates, source: str) -> list[str]:
@@ -128,12 +155,25 @@ class ModelPackage:
         return self.manifest.name
 
     @property
+    def io(self):
+        """How to call this package's graphs (runtime/package_io.py), defaults filled in."""
+        from clipdesk.runtime.package_io import PackageIO
+
+        return PackageIO.from_manifest(self.manifest, str(self.path))
+
+    def preprocessing(self) -> dict[str, Any]:
+        """The image preprocessing's arguments (runtime/preprocess.py's preprocess) for this model."""
+        manifest, options = self.manifest, self.io.preprocess
+        return {"resolution": manifest.image_resolution, "mean": manifest.mean, "std": manifest.std,
+                "resize": options.resize, "interpolation": options.interpolation}
+
+    @property
     def image_path(self) -> Path:
-        return self.path / IMAGE_FILE
+        return self.path / self.io.image.file
 
     @property
     def text_path(self) -> Path:
-        return self.path / TEXT_FILE
+        return self.path / self.io.text.file
 
     @property
     def lexicon_path(self) -> Path | None:
@@ -162,8 +202,13 @@ def load_package(path: str | os.PathLike) -> ModelPackage:
     if not manifest_path.is_file():
         raise ModelPackageError(f"{folder}: not a model package folder (no {MANIFEST})")
     manifest = Manifest.from_json(manifest_path.read_text(encoding="utf-8"), str(manifest_path))
-    for file_name in (IMAGE_FILE, TEXT_FILE, *([LEXICON_FILE] if LEXICON_FILE in manifest.files else [])):
+    package = ModelPackage(folder, manifest)
+    needed = dict.fromkeys([package.io.image.file, package.io.text.file, *package.io.extra_files, *manifest.files])
+    root = folder.resolve()
+    for file_name in needed:
         file_path = folder / file_name
+        if not file_path.resolve().is_relative_to(root):  # a link out of the package
+            raise ModelPackageError(f"{folder}: {file_name} points outside the model package")
         if not file_path.is_file():
             raise ModelPackageError(f"{folder}: model package is incomplete (no {file_name})")
         expected = manifest.files.get(file_name, {}).get("bytes")
@@ -172,17 +217,19 @@ def load_package(path: str | os.PathLike) -> ModelPackage:
                 f"{file_path}: size {file_path.stat().st_size} bytes, manifest says {expected}: the file is "
                 "damaged; re-import or re-export the model"
             )
-    return ModelPackage(folder, manifest)
+    return package
 
 
-def write_manifest(folder: Path, manifest: Manifest) -> None:
-    """Record each ONNX file's (and the lexicon's) hash and size, then write the manifest (last, so its
-    presence means done)."""
+def write_manifest(folder: Path, manifest: Manifest, files: list[str] | None = None) -> None:
+    """Record the hash and size of `files` (paths in the package; default: each ONNX file and the
+    lexicon at its top), then write the manifest (last, so its presence means done)."""
+    if files is None:
+        files = [name for name in sorted(os.listdir(folder))
+                 if name.endswith((".onnx", ".onnx.data")) or name == LEXICON_FILE]
     manifest.files = {}
-    for file_name in sorted(os.listdir(folder)):
-        if file_name.endswith((".onnx", ".onnx.data")) or file_name == LEXICON_FILE:
-            file_path = folder / file_name
-            manifest.files[file_name] = {"sha256": sha256_of(file_path), "bytes": file_path.stat().st_size}
+    for file_name in files:
+        file_path = folder / file_name
+        manifest.files[file_name] = {"sha256": sha256_of(file_path), "bytes": file_path.stat().st_size}
     temporary = folder / (MANIFEST + ".tmp")
     temporary.write_text(manifest.to_json(), encoding="utf-8")
     os.replace(temporary, folder / MANIFEST)

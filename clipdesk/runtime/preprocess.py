@@ -106,7 +106,10 @@ def damaged_file_reason(error: BaseException) -> str:
     return f"damaged or unsupported file ({' '.join(str(error).split()) or type(error).__name__})"
 
 
-def _resize_shortest_side(image: Image.Image, size: int) -> Image.Image:
+_RESAMPLING = {"bicubic": Image.Resampling.BICUBIC, "bilinear": Image.Resampling.BILINEAR}
+
+
+def _resize_shortest_side(image: Image.Image, size: int, interpolation: str = "bicubic") -> Image.Image:
     width, height = image.size
     short, long = (width, height) if width <= height else (height, width)
     if short == size:
@@ -114,7 +117,15 @@ def _resize_shortest_side(image: Image.Image, size: int) -> Image.Image:
     # torchvision truncates the long side, it does not round it.
     new_long = int(size * long / short)
     new_size = (size, new_long) if width <= height else (new_long, size)
-    return image.resize(new_size, Image.Resampling.BICUBIC)
+    return image.resize(new_size, _RESAMPLING[interpolation])
+
+
+def _fit(image: Image.Image, size: int, resize: str, interpolation: str) -> Image.Image:
+    """A size x size image: the shorter side resized then a centre crop (CLIP's), or both sides resized
+    ("squash": the whole picture, its aspect lost; some exports are made for it)."""
+    if resize == "squash":
+        return image if image.size == (size, size) else image.resize((size, size), _RESAMPLING[interpolation])
+    return _center_crop(_resize_shortest_side(image, size, interpolation), size)
 
 
 def _center_crop(image: Image.Image, size: int) -> Image.Image:
@@ -138,30 +149,28 @@ def _normalisation_table(mean: tuple[float, ...], std: tuple[float, ...]) -> np.
     return (levels[None, :] - mean32) / std32
 
 
-def preprocess(image: Image.Image, resolution: int, mean: Sequence[float], std: Sequence[float]) -> np.ndarray:
+def preprocess(image: Image.Image, resolution: int, mean: Sequence[float], std: Sequence[float], *,
+               resize: str = "shortest", interpolation: str = "bicubic") -> np.ndarray:
     """CLIP's input for one image: float32 array (3, resolution, resolution)."""
     out = np.empty((3, resolution, resolution), dtype=np.float32)
-    _preprocess_into(out, image, resolution, mean, std)
+    _preprocess_into(out, image, resolution, mean, std, resize, interpolation)
     return out
 
 
-def preprocess_batch(
-    images: Sequence[Image.Image], resolution: int, mean: Sequence[float], std: Sequence[float]
-) -> np.ndarray:
+def preprocess_batch(images: Sequence[Image.Image], resolution: int, mean: Sequence[float], std: Sequence[float], *,
+                     resize: str = "shortest", interpolation: str = "bicubic") -> np.ndarray:
     """CLIP's input for several images: float32 array (N, 3, resolution, resolution)."""
     out = np.empty((len(images), 3, resolution, resolution), dtype=np.float32)
     for target, image in zip(out, images):
-        _preprocess_into(target, image, resolution, mean, std)
+        _preprocess_into(target, image, resolution, mean, std, resize, interpolation)
     return out
 
 
-def _preprocess_into(
-    out: np.ndarray, image: Image.Image, resolution: int, mean: Sequence[float], std: Sequence[float]
-) -> None:
+def _preprocess_into(out: np.ndarray, image: Image.Image, resolution: int, mean: Sequence[float],
+                     std: Sequence[float], resize: str, interpolation: str) -> None:
     if len(mean) != 3 or len(std) != 3:
         raise ValueError("mean and std need one value per RGB channel")
-    cropped = _center_crop(_resize_shortest_side(to_rgb(image), resolution), resolution)
-    pixels = np.asarray(cropped, dtype=np.uint8)
+    pixels = np.asarray(_fit(to_rgb(image), resolution, resize, interpolation), dtype=np.uint8)
     table = _normalisation_table(tuple(map(float, mean)), tuple(map(float, std)))
     for channel in range(3):
         np.take(table[channel], pixels[..., channel], out=out[channel])

@@ -173,6 +173,11 @@ class Tokenizer:
             row[: len(ids)] = ids
         return result
 
+    @staticmethod
+    def lengths(token_ids: np.ndarray) -> np.ndarray:
+        """Each row's length up to and including its end token (the largest id of a row)."""
+        return token_ids.argmax(axis=1) + 1
+
 
 @functools.cache
 def get_tokenizer() -> Tokenizer:

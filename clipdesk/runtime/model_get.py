@@ -1,0 +1,188 @@
+"""`clipdesk model get`: a catalog entry → downloaded, verified and registered model package. No torch.
+
+Steps, each of which may fail and leave nothing registered:
+1. ask the hub for every file's size and hash (HEAD), so a missing repository or file is known at once;
+2. check free disk space for what is left to fetch;
+3. download into <data dir>/downloads/<repo>/ (resumable `.part` files, SHA-256 checked: hub/client.py);
+4. move the files into a hidden staging folder, write the manifest (layouts.py: io block, hashes);
+5. load it as any package (paths inside, sizes as listed), run both towers on the known-answer photos;
+6. rename it into the model store in one step, then drop the download folder.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from clipdesk import paths
+from clipdesk.errors import ClipdeskError
+from clipdesk.hub.client import HubClient, HubError, RemoteFile
+from clipdesk.progress import Progress
+from clipdesk.runtime.catalog import CatalogEntry
+from clipdesk.runtime.package import MANIFEST, ModelPackage, load_package
+from clipdesk.runtime.registry import (
+    clean_staging_leftovers, install_package, model_entries, set_default_model, staging_dir,
+)
+
+SKIPPED_SUFFIXES = (".armnn", ".rknn")
+SPACE_MARGIN = 64 << 20  # bytes kept free beyond the download: the database and thumbnails need room too
+
+
+@dataclass
+class DownloadPlan:
+    entry: CatalogEntry
+    remotes: dict[str, RemoteFile]  # path in the repository -> what the hub says of it
+    folder: Path  # where this entry's downloads collect
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(remote.size or 0 for remote in self.remotes.values())
+
+    @property
+    def remaining_bytes(self) -> int:
+        left = 0
+        for path, remote in self.remotes.items():
+            target = self.folder / path
+            part = target.with_name(target.name + ".part")
+            have = target.stat().st_size if target.exists() else part.stat().st_size if part.exists() else 0
+            left += max((remote.size or 0) - have, 0)
+        return left
+
+    @property
+    def commit(self) -> str | None:
+        return next((remote.commit for remote in self.remotes.values() if remote.commit), None)
+
+    def licence_paths(self) -> list[Path]:
+        return [self.folder / name for name in self.entry.licence_files if name in self.remotes]
+
+
+def downloads_dir() -> Path:
+    return paths.data_dir() / "downloads"
+
+
+def _repo_paths(entry: CatalogEntry) -> dict[str, str]:
+    """Repository path -> role (licence files first: they are small and shown before the rest)."""
+    found = {path: "licence" for path in entry.licence_files}
+    found.update({path: role for role, path in entry.files.items()})
+    return found
+
+
+def plan_download(entry: CatalogEntry, client: HubClient | None = None) -> DownloadPlan:
+    """Ask the hub about every file of `entry` (one HEAD each); fails at once on a missing repo or file."""
+    client = client or HubClient()
+    remotes = {}
+    for path, role in _repo_paths(entry).items():
+        try:
+            remotes[path] = client.file_info(entry.repo, entry.revision, path)
+        except HubError as exc:
+            if role != "licence" or "has no file" not in str(exc):
+                raise
+    for folder in entry.folders:  # skip other runtimes' files (Immich's ARM NN and RKNN builds)
+        for remote in client.list_folder(entry.repo, entry.revision, folder):
+            if not remote.path.endswith(SKIPPED_SUFFIXES):
+                remotes.setdefault(remote.path, remote)
+    folder = downloads_dir() / f"{entry.repo.replace('/', '--')}@{entry.variant or 'default'}"
+    return DownloadPlan(entry, remotes, folder)
+
+
+def check_free_space(plan: DownloadPlan) -> None:
+    plan.folder.mkdir(parents=True, exist_ok=True)
+    needed, free = plan.remaining_bytes, shutil.disk_usage(plan.folder).free
+    if needed + SPACE_MARGIN > free:
+        raise ClipdeskError(f"not enough free disk space for {plan.entry.name}: {needed / 1e6:,.0f} MB to download, "
+                            f"{free / 1e6:,.0f} MB free in {plan.folder.parent}; free some space and try again")
+
+
+def fetch_files(plan: DownloadPlan, only: list[str] | None = None, client: HubClient | None = None,
+                progress: Progress | None = None) -> dict[str, str]:
+    """Download the plan's files (or `only` these), resuming; returns path -> verified SHA-256."""
+    client = client or HubClient()
+    progress = progress or Progress()
+    roles = _repo_paths(plan.entry)
+    wanted = [path for path in (only if only is not None else plan.remotes) if path in plan.remotes]
+    total = sum(plan.remotes[path].size or 0 for path in wanted)
+    done, hashes = 0, {}
+    for path in wanted:
+        remote, target = plan.remotes[path], plan.folder / path
+        expected = plan.entry.sha256.get(roles.get(path, ""), plan.entry.sha256.get(path))
+        if target.exists():
+            os.replace(target, target.with_name(target.name + ".part"))  # finished before: verified again below
+        hashes[path] = client.download(remote, target, expected_sha256=expected, progress=progress,
+                                       done_before=done, total=total)
+        done += target.stat().st_size
+    return hashes
+
+
+def get_model(entry: CatalogEntry, *, plan: DownloadPlan | None = None, client: HubClient | None = None,
+              progress: Progress | None = None, make_default: bool = False, device: str = "auto",
+              log: Callable[[str], None] = print) -> ModelPackage:
+    """Download, verify and register `entry` (a chosen variant). Returns the installed package."""
+    clean_staging_leftovers()
+    installed = model_entries().get(entry.package_name)
+    if installed is not None and not installed.bundled:
+        package = load_package(installed.path)
+        log(f"{entry.package_name} is already installed")
+        if make_default:
+            set_default_model(package.name)
+        return package
+    client = client or HubClient()
+    plan = plan or plan_download(entry, client)
+    check_free_space(plan)
+    hashes = fetch_files(plan, client=client, progress=progress)
+    package = install_download(plan, hashes, device=device, log=log)
+    shutil.rmtree(plan.folder, ignore_errors=True)
+    if make_default:
+        set_default_model(package.name)
+    return package
+
+
+def install_download(plan: DownloadPlan, hashes: dict[str, str], *, device: str = "auto",
+                     log: Callable[[str], None] = print) -> ModelPackage:
+    """Assemble the downloaded files into a package in staging, verify it, and rename it into the store."""
+    from clipdesk.runtime.known_answer import check_model
+    from clipdesk.runtime.layouts import wrap_download
+
+    entry = plan.entry
+    staged = staging_dir()
+    try:
+        strip = _package_prefix(entry)
+        files = {}
+        for path, sha in hashes.items():
+            inside = path[len(strip):] if strip and path.startswith(strip) else path
+            target = staged / inside
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(plan.folder / path, target)
+            files[inside] = {"sha256": sha, "bytes": target.stat().st_size}
+        manifest = wrap_download(entry, staged, files, plan.commit)
+        _write(staged, manifest)
+        package = load_package(staged)
+        report = check_model(package, known_answer=entry.known_answer, device=device)
+        log(f"verified {entry.package_name}: {len(files)} files match their SHA-256, both towers run, "
+            + (report.summary() if entry.known_answer else f"known-answer check skipped ({report.summary()})"))
+        manifest.verification = {"hashes": "SHA-256 of every file checked on download",
+                                 "known_answer": report.summary() if entry.known_answer else "skipped",
+                                 "known_answer_photos": report.lines}
+        _write(staged, manifest)
+        return load_package(install_package(staged, entry.package_name))
+    except BaseException:
+        shutil.rmtree(staged, ignore_errors=True)
+        raise
+
+
+def _package_prefix(entry: CatalogEntry) -> str:
+    """A clipdesk package may sit in a folder of its repository: that folder becomes the package's root."""
+    if entry.layout != "clipdesk":
+        return ""
+    manifest_path = entry.files.get("manifest", MANIFEST)
+    folder = manifest_path.rpartition("/")[0]
+    return folder + "/" if folder else ""
+
+
+def _write(folder: Path, manifest) -> None:
+    temporary = folder / (MANIFEST + ".tmp")
+    temporary.write_text(manifest.to_json(), encoding="utf-8")
+    os.replace(temporary, folder / MANIFEST)
+
