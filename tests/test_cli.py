@@ -113,7 +113,7 @@ def modules_of(*packages: str) -> list[str]:
 
 
 # The run side (README): runtime, library, search, tagging and the commands; the GUI has its own tests.
-RUN_SIDE_MODULES = ["clipdesk.cli", *modules_of("clipdesk.runtime", "clipdesk.library", "clipdesk.search",
+RUN_SIDE_MODULES = ["clipdesk.cli", *modules_of("clipdesk.runtime", "clipdesk.hub", "clipdesk.library", "clipdesk.search",
                                                 "clipdesk.tagging", "clipdesk.commands")]
 
 

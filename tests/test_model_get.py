@@ -249,3 +249,216 @@ def test_the_shipped_catalog_lists_the_recommended_photo_model(capsys):
         assert "source" in entry["imagenet_zero_shot"]
 
 
+
+
+# --- the other published layouts, each against the PyTorch model it was exported from ---
+
+def _get(hub_repos, monkeypatch, tmp_path, entry) -> Path:
+    """Serve `hub_repos` on a stand-in hub and `model get` the entry with torch unimportable; returns the package."""
+    server = StandInHub(hub_repos)
+    try:
+        monkeypatch.setenv("HF_ENDPOINT", server.endpoint)
+        catalog = write_catalog(tmp_path, entry)
+        result = _run(_without_torch("model", "get", entry["name"], "--catalog", catalog, "--yes"))
+        assert result.returncode == 0, result.stderr
+    finally:
+        server.close()
+    return paths.models_dir() / entry["name"]
+
+
+def _embed(name, tmp_path, texts) -> dict[str, np.ndarray]:
+    out = tmp_path / f"{name}.npz"
+    result = _run(_without_torch("embed", "--model", name, *[a for p in PHOTOS for a in ("--image", p)],
+                                 *[a for t in texts for a in ("--text", t)], "--out", out))
+    assert result.returncode == 0, result.stderr
+    with np.load(out) as data:
+        return {key: data[key] for key in data.files}
+
+
+def _onnx_bytes(folder: Path) -> dict[str, bytes]:
+    return {path.relative_to(folder).as_posix(): path.read_bytes() for path in folder.rglob("*") if path.is_file()}
+
+
+def test_transformers_js_layout_equals_the_transformers_model(monkeypatch, tmp_path):
+    """transformers.js exports (optimum): pixel_values -> image_embeds, input_ids -> text_embeds, raw."""
+    from test_checkpoints import features, hf_clip
+
+    hf = hf_clip("gelu")
+
+    class Vision(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.hf = hf
+
+        def forward(self, pixel_values):
+            return features(self.hf.get_image_features(pixel_values=pixel_values))
+
+    class Text(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.hf = hf
+
+        def forward(self, input_ids):
+            return features(self.hf.get_text_features(input_ids=input_ids))
+
+    folder = tmp_path / "xenova" / "onnx"
+    folder.mkdir(parents=True)
+    _export_tower(Vision(), torch.zeros(2, 3, 32, 32), folder / "vision_model.onnx", "pixel_values", "image_embeds",
+                  {0: "batch_size"})
+    _export_tower(Text(), torch.from_numpy(get_tokenizer()(["a photo", "two words"], context_length=77)),
+                  folder / "text_model.onnx", "input_ids", "text_embeds", {0: "batch_size", 1: "sequence_length"})
+    entry = catalog_entry("tiny-xenova", "tester/clip-tiny", "transformers.js",
+                          {"image": "onnx/vision_model.onnx", "text": "onnx/text_model.onnx"})
+    _get({"tester/clip-tiny": _onnx_bytes(tmp_path / "xenova")}, monkeypatch, tmp_path, entry)
+    got = _embed("tiny-xenova", tmp_path, HARD_STRINGS)
+    pixels = preprocess_batch([load_image(p) for p in PHOTOS], 32, OPENAI_MEAN, OPENAI_STD)
+    with torch.no_grad():
+        image = features(hf.get_image_features(pixel_values=torch.from_numpy(pixels))).numpy()
+        text = features(hf.get_text_features(
+            input_ids=torch.from_numpy(get_tokenizer()(HARD_STRINGS, context_length=77)))).numpy()
+    assert cosine_rows(got["image"], image).min() >= 0.9999
+    assert cosine_rows(got["text"], text).min() >= 0.9999
+
+
+def _save_external(path: Path) -> None:
+    """Weights as one external-data file per tensor beside the graph, as Immich's large exports are."""
+    import onnx
+
+    graph = onnx.load(str(path))
+    for stale in path.parent.iterdir():
+        if stale != path:
+            stale.unlink()
+    onnx.save_model(graph, str(path), save_as_external_data=True, all_tensors_to_one_file=False,
+                    size_threshold=1024)
+
+
+def test_immich_layout_fixed_batch_int32_normalised_external_data_squash(rclip_model, monkeypatch, tmp_path):
+    """Immich's export: image -> embedding and int32 text -> embedding, both L2-normalised in the graph, batch
+    fixed at 1, weights in external-data files; preprocess_cfg.json asks for squash resizing (bilinear)."""
+
+    class Image_(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.model = rclip_model
+
+        def forward(self, image):
+            return torch.nn.functional.normalize(self.model.encode_image(image), dim=-1)
+
+    class Text(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.model = rclip_model
+
+        def forward(self, text):
+            return torch.nn.functional.normalize(self.model.encode_text(text.long()), dim=-1)
+
+    root = tmp_path / "immich"
+    (root / "visual").mkdir(parents=True)
+    (root / "textual").mkdir()
+    _export_tower(Image_(), torch.zeros(1, 3, 32, 32), root / "visual" / "model.onnx", "image", "embedding", {})
+    _export_tower(Text(), torch.zeros(1, 77, dtype=torch.int32), root / "textual" / "model.onnx", "text",
+                  "embedding", {})
+    _save_external(root / "textual" / "model.onnx")
+    (root / "visual" / "preprocess_cfg.json").write_text(json.dumps(
+        {"size": [32, 32], "mode": "RGB", "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25],
+         "interpolation": "bilinear", "resize_mode": "squash", "fill_color": 0}))
+    entry = catalog_entry("tiny-immich", "tester/ViT-tiny__immich", "immich",
+                          {"image": "visual/model.onnx", "text": "textual/model.onnx",
+                           "preprocess_config": "visual/preprocess_cfg.json"}, folders=["textual"])
+    package = _get({"tester/ViT-tiny__immich": _onnx_bytes(root)}, monkeypatch, tmp_path, entry)
+    manifest = json.loads((package / "manifest.json").read_text())
+    assert manifest["io"]["image"]["batch"] == 1 and manifest["io"]["text"]["dtype"] == "int32"
+    assert manifest["io"]["text"]["normalized"] and manifest["io"]["preprocess"]["resize"] == "squash"
+    assert len([name for name in manifest["files"] if name.startswith("textual/")]) > 3  # the external data
+    got = _embed("tiny-immich", tmp_path, HARD_STRINGS)
+    # The oracle's preprocessing: the whole photo squashed to 32 x 32, bilinear, then (x/255 - 0.5) / 0.25.
+    pixels = np.stack([(np.asarray(Image.open(p).convert("RGB").resize((32, 32), Image.Resampling.BILINEAR),
+                                   np.float32) / 255 - 0.5) / 0.25 for p in PHOTOS]).transpose(0, 3, 1, 2)
+    image, text = torch_features(rclip_model, np.ascontiguousarray(pixels, np.float32), HARD_STRINGS)
+    assert cosine_rows(got["image"], image).min() >= 0.9999
+    assert cosine_rows(got["text"], text).min() >= 0.9999
+
+
+def _word_tokenizer(path: Path, words: list[str]) -> None:
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+
+    vocab = {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3, **{word: 4 + i for i, word in enumerate(words)}}
+    tokenizer = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tokenizer.normalizer = normalizers.Lowercase()
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer.post_processor = processors.TemplateProcessing(single="<s> $A </s>", special_tokens=[("<s>", 0), ("</s>", 2)])
+    tokenizer.save(str(path))
+
+
+def test_a_multilingual_text_tower_with_its_own_tokenizer_json(rclip_model, monkeypatch, tmp_path):
+    """M-CLIP as Immich exports it: input_ids + attention_mask (int32, fixed [1, 77]) -> masked mean -> linear,
+    tokenized by the repository's tokenizer.json (the tokenizers library, no torch)."""
+    words = "ein hund eine katze un perro un gato 犬 猫 a dog cat".split()
+
+    class MClip(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            torch.manual_seed(5)
+            self.embed = torch.nn.Embedding(4 + len(words), 24)
+            self.project = torch.nn.Linear(24, RCLIP_CONFIG.embed_dim)
+
+        def forward(self, input_ids, attention_mask):
+            mask = attention_mask.unsqueeze(-1).float()
+            pooled = (self.embed(input_ids.long()) * mask).sum(1) / mask.sum(1)
+            return torch.nn.functional.normalize(self.project(pooled), dim=-1)
+
+    class Image_(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.model = rclip_model
+
+        def forward(self, image):
+            return torch.nn.functional.normalize(self.model.encode_image(image), dim=-1)
+
+    text_model = MClip().eval()
+    root = tmp_path / "mclip"
+    (root / "visual").mkdir(parents=True)
+    (root / "textual").mkdir()
+    _export_tower(Image_(), torch.zeros(1, 3, 32, 32), root / "visual" / "model.onnx", "image", "embedding", {})
+    with torch.no_grad():
+        torch.onnx.export(text_model, (torch.ones(1, 77, dtype=torch.int32), torch.ones(1, 77, dtype=torch.int32)),
+                          str(root / "textual" / "model.onnx"), input_names=["input_ids", "attention_mask"],
+                          output_names=["embedding"], opset_version=18, dynamo=False)
+    import onnx
+
+    graph = onnx.load(str(root / "textual" / "model.onnx"))
+    graph.ir_version = min(graph.ir_version, 10)
+    onnx.save(graph, str(root / "textual" / "model.onnx"))
+    _word_tokenizer(root / "textual" / "tokenizer.json", words)
+    (root / "textual" / "tokenizer_config.json").write_text(json.dumps({"pad_token": "<pad>"}))
+    entry = catalog_entry("tiny-mclip", "tester/XLM-tiny", "immich",
+                          {"image": "visual/model.onnx", "text": "textual/model.onnx",
+                           "tokenizer": "textual/tokenizer.json", "tokenizer_config": "textual/tokenizer_config.json"})
+    _get({"tester/XLM-tiny": _onnx_bytes(root)}, monkeypatch, tmp_path, entry)
+    texts = ["Ein Hund", "un gato", "犬", "a dog cat unknownword", "", " ".join(words * 10)]
+    got = _embed("tiny-mclip", tmp_path, texts)
+    from tokenizers import Tokenizer
+
+    oracle = Tokenizer.from_file(str(root / "textual" / "tokenizer.json"))
+    oracle.enable_truncation(77)
+    expected = []
+    with torch.no_grad():
+        for text in texts:
+            ids = oracle.encode(text).ids
+            expected.append(text_model(torch.tensor([ids]), torch.ones(1, len(ids), dtype=torch.int32))[0].numpy())
+    assert cosine_rows(got["text"], np.stack(expected)).min() >= 0.9999
+    # The same words in two languages are two different texts to this random model: no accidental sharing.
+    assert cosine_rows(got["text"][:1], got["text"][1:2])[0] < 0.99
+
+
+def test_a_clipdesk_package_kept_in_a_hub_repository(tiny_model_package, monkeypatch, tmp_path):
+    repo = {f"models/tiny/{name}": data for name, data in _onnx_bytes(tiny_model_package).items()}
+    entry = catalog_entry("tiny-from-hub", "tester/clipdesk-packages", "clipdesk",
+                          {"manifest": "models/tiny/manifest.json", "image": "models/tiny/image.onnx",
+                           "text": "models/tiny/text.onnx"})
+    package = _get({"tester/clipdesk-packages": repo}, monkeypatch, tmp_path, entry)
+    for name in ("image.onnx", "text.onnx"):
+        assert (package / name).read_bytes() == (tiny_model_package / name).read_bytes()
+    manifest = json.loads((package / "manifest.json").read_text())
+    assert manifest["name"] == "tiny-from-hub" and manifest["provenance"]["hub"]["layout"] == "clipdesk"
+    assert run_cli("model", "verify", "tiny-from-hub") == 0

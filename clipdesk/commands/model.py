@@ -113,8 +113,8 @@ def cmd_catalog(args) -> int:
         return 0
     for entry in entries:
         mark = "*" if entry.recommended else " "
-        quality = (f"ImageNet zero-shot {entry.imagenet_zero_shot['top1']:.1f} %" if entry.imagenet_zero_shot
-                   else "no ImageNet figure")
+        top1 = (entry.imagenet_zero_shot or {}).get("top1")
+        quality = f"ImageNet zero-shot {top1:.1f} %" if top1 is not None else "no ImageNet figure"
         variants = f"; variants: {', '.join(entry.variants)}" if entry.variants else ""
         state = "  [installed]" if entry.package_name in installed else ""
         print(f"{mark} {entry.name:<28} {entry.download_mb:>6,.0f} MB  {quality}  licence {entry.licence}{variants}{state}")
