@@ -136,7 +136,26 @@ def test_built_app_indexes_and_searches_without_python(tmp_path, request):
     listed = run_app(executable, ["model", "list", "--json"], environment, tmp_path)
     assert [row["name"] for row in json.loads(listed.stdout) if row["default"]] == ["tiny-zip"]
 
-    # 5. The desktop window opens (offscreen) and the app quits cleanly; the time is printed, not judged.
+    # 5. A photo model from the model hub (a local stand-in), in rclip's layout, by the frozen app.
+    from hub_standin import StandInHub
+    from test_model_get import RCLIP_DIR, RCLIP_REPO, catalog_entry, export_rclip, rclip_test_model, write_catalog
+
+    hub = StandInHub({RCLIP_REPO: export_rclip(rclip_test_model(), tmp_path / "rclip")})
+    try:
+        catalog = write_catalog(tmp_path, catalog_entry(
+            "tiny-rclip", RCLIP_REPO, "rclip", {"image": f"{RCLIP_DIR}/visual.onnx", "text": f"{RCLIP_DIR}/textual.onnx"},
+            licence_files=["LICENSE"]))
+        got = run_app(executable, ["model", "get", "tiny-rclip", "--catalog", str(catalog), "--yes"],
+                      {**environment, "HF_ENDPOINT": hub.endpoint}, tmp_path)
+    finally:
+        hub.close()
+    assert got.returncode == 0, got.stderr
+    assert "installed tiny-rclip" in got.stdout and "MIT License" in got.stderr
+    embedded = run_app(executable, ["embed", "--model", "tiny-rclip", "--image", str(example), "--text", "a cat",
+                                    "--out", str(tmp_path / "hub.npz")], environment, tmp_path)
+    assert embedded.returncode == 0, embedded.stderr
+
+    # 6. The desktop window opens (offscreen) and the app quits cleanly; the time is printed, not judged.
     window_seconds = None
     if (ROOT / "clipdesk" / "ui" / "app.py").exists():
         gui_environment = bare_environment(tmp_path / "gui-home", CLIPDESK_EXIT_AFTER_SHOW="1")

@@ -60,9 +60,13 @@ def write_catalog(folder: Path, *entries) -> Path:
     return path
 
 
+def rclip_test_model():
+    return random_model(RCLIP_CONFIG, seed=3)
+
+
 @pytest.fixture(scope="module")
 def rclip_model():
-    return random_model(RCLIP_CONFIG, seed=3)
+    return rclip_test_model()
 
 
 @pytest.fixture(scope="module")
