@@ -466,3 +466,39 @@ def test_a_clipdesk_package_kept_in_a_hub_repository(tiny_model_package, monkeyp
     manifest = json.loads((package / "manifest.json").read_text())
     assert manifest["name"] == "tiny-from-hub" and manifest["provenance"]["hub"]["layout"] == "clipdesk"
     assert run_cli("model", "verify", "tiny-from-hub") == 0
+
+
+def test_a_graph_whose_weights_point_outside_the_package_is_refused(rclip_files, monkeypatch, tmp_path, capsys):
+    """The package is untrusted: an external-data location that climbs out of it must not load."""
+    import onnx
+
+    graph = onnx.load_from_string(rclip_files[f"{RCLIP_DIR}/visual.onnx"])
+    for initializer in graph.graph.initializer:
+        if initializer.name.endswith("proj") or initializer.raw_data and len(initializer.raw_data) > 4096:
+            initializer.data_location = onnx.TensorProto.EXTERNAL
+            initializer.ClearField("raw_data")
+            del initializer.external_data[:]
+            entry = initializer.external_data.add()
+            entry.key, entry.value = "location", "../../../../etc/passwd"
+            break
+    files = {**rclip_files, f"{RCLIP_DIR}/visual.onnx": graph.SerializeToString()}
+    server = StandInHub({RCLIP_REPO: files})
+    try:
+        monkeypatch.setenv("HF_ENDPOINT", server.endpoint)
+        catalog = write_catalog(tmp_path, catalog_entry(
+            "tiny-rclip", RCLIP_REPO, "rclip", {"image": f"{RCLIP_DIR}/visual.onnx", "text": f"{RCLIP_DIR}/textual.onnx"}))
+        assert run_cli("model", "get", "tiny-rclip", "--catalog", catalog, "--yes") == 1
+    finally:
+        server.close()
+    error = error_lines(capsys.readouterr().err)
+    assert len(error) == 1 and "ONNX Runtime cannot load it" in error[0]
+    assert not (paths.models_dir() / "tiny-rclip").exists()
+
+
+@pytest.mark.parametrize("bad", [{"image": "../visual.onnx", "text": "t.onnx"}, {"image": "/etc/x.onnx", "text": "t"},
+                                 {"image": "a\\..\\b.onnx", "text": "t"}, {"text": "t.onnx"}])
+def test_catalog_paths_that_leave_the_package_or_miss_a_tower_are_refused(bad, tmp_path, capsys):
+    catalog = write_catalog(tmp_path, catalog_entry("bad", "tester/bad", "rclip", bad))
+    assert run_cli("model", "get", "bad", "--catalog", catalog, "--yes") == 1
+    error = error_lines(capsys.readouterr().err)
+    assert len(error) == 1 and ("unsafe file name" in error[0] or "needs at least image and text" in error[0])
