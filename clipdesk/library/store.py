@@ -99,6 +99,20 @@ class EmbeddingChanges:
     removed_ids: np.ndarray  # int64: photos that no longer have an embedding for the model
 
 
+def _switch_to_wal(conn: sqlite3.Connection) -> None:
+    """journal_mode = WAL, waiting for a connection that is creating the same new database: the switch
+    needs an exclusive lock and SQLite answers "database is locked" at once instead of waiting for it."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 def _photo_from_row(row: Sequence) -> Photo:
     values = dict(zip(_PHOTO_COLUMNS, row, strict=True))
     metadata = PhotoMetadata(**{name: values.pop(name) for name in _METADATA_COLUMNS})
@@ -132,7 +146,7 @@ class Library:
             raise ClipdeskError(f"{self.path}: cannot open the library database ({exc})") from None
         try:
             conn.execute("PRAGMA foreign_keys = ON")
-            conn.execute("PRAGMA journal_mode = WAL")
+            _switch_to_wal(conn)
             # In WAL mode NORMAL loses no committed transaction when the process dies, only on power loss.
             conn.execute("PRAGMA synchronous = NORMAL")
             migrate(conn, str(self.path))
