@@ -502,3 +502,13 @@ def test_catalog_paths_that_leave_the_package_or_miss_a_tower_are_refused(bad, t
     assert run_cli("model", "get", "bad", "--catalog", catalog, "--yes") == 1
     error = error_lines(capsys.readouterr().err)
     assert len(error) == 1 and ("unsafe file name" in error[0] or "needs at least image and text" in error[0])
+
+
+def test_training_refuses_to_start_from_a_wrapped_package_with_a_clear_line(hub, rclip_catalog):
+    from clipdesk.errors import ClipdeskError
+    from clipdesk.model.package_weights import model_from_package
+    from clipdesk.runtime.registry import resolve_model
+
+    assert run_cli("model", "get", "tiny-rclip", "--catalog", rclip_catalog, "--yes") == 0
+    with pytest.raises(ClipdeskError, match="wraps ONNX graphs made elsewhere"):
+        model_from_package(resolve_model("tiny-rclip"))

@@ -95,6 +95,10 @@ def _probe_map(config: ClipConfig) -> dict[str, dict[_Slot, _Source]]:
 def model_from_package(package: ModelPackage) -> CLIP:
     """The package's model in PyTorch (fp32), its weights read from its graphs and checked against them."""
     manifest = package.manifest
+    if manifest.io is not None:
+        raise ClipdeskError(f"model {package.name!r} wraps ONNX graphs made elsewhere "
+                            f"({manifest.architecture.get('layout', 'another layout')}): clipdesk cannot read "
+                            "its weights back for training; train from its original checkpoint instead")
     if manifest.precision not in ("fp32", "fp16"):
         raise ClipdeskError(f"model {package.name!r} is stored as {manifest.precision}: its weights were quantised "
                             "and cannot be read back for training; use an fp32 or fp16 package or its checkpoint")
