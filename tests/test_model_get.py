@@ -121,6 +121,8 @@ def test_rclip_model_is_got_without_torch_and_embeds_like_its_torch_model(hub, r
     assert manifest["io"]["text"]["input"] == "input" and manifest["io"]["text"]["dtype"] == "int64"
     assert manifest["provenance"]["commit"] == "0123456789abcdef0123456789abcdef01234567"
     assert set(manifest["files"]) == {f"{RCLIP_DIR}/visual.onnx", f"{RCLIP_DIR}/textual.onnx", "LICENSE"}
+    assert manifest["verification"]["photos_per_second"] > 0 and manifest["verification"]["provider"] == "CPU"
+    assert "photos/s on this machine's CPU" in result.stderr
     out = tmp_path / "features.npz"
     result = _run(_without_torch("embed", "--model", "tiny-rclip", *[a for p in PHOTOS for a in ("--image", p)],
                                  *[a for t in HARD_STRINGS for a in ("--text", t)], "--out", out))

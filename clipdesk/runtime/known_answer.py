@@ -6,6 +6,7 @@ set's labels. A model that cannot tell a cat from a rocket is broken, whatever i
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,9 +24,14 @@ class KnownAnswerReport:
     photos: int
     correct: int
     lines: list[str]  # one per photo: file, expected, named, score
+    photos_per_second: float  # the image tower on this machine, decoding included (a small sample)
+    provider: str  # "CPU" or "CUDA"
 
     def summary(self) -> str:
         return f"named {self.correct} of {self.photos} known photos correctly"
+
+    def speed(self) -> str:
+        return f"about {self.photos_per_second:,.0f} photos/s on this machine's {self.provider}"
 
 
 def known_answer_set() -> tuple[list[Path], list[str], list[str]]:
@@ -40,10 +46,15 @@ def check_model(package: ModelPackage, *, known_answer: bool = True, device: str
     """Run both towers on the known-answer set; raise ModelPackageError (with the figures) when it fails."""
     from clipdesk.runtime.encoders import ClipModel
 
+    from clipdesk.runtime.encoders import provider_label
+
     files, expected, labels = known_answer_set()
     model = ClipModel(package, device=device)
     try:
+        model.image.encode_files(files[:1], normalize=False)  # sessions made and warmed before the timing
+        started = time.perf_counter()
         images = model.image.encode_files(files, batch_size=8, normalize=False)
+        seconds = time.perf_counter() - started
         texts = model.text.encode([PROMPT.format(label) for label in labels], normalize=False)
     except ModelPackageError:
         raise
@@ -64,7 +75,8 @@ def check_model(package: ModelPackage, *, known_answer: bool = True, device: str
     lines = [f"{path.name}: expected {want!r}, named {labels[index]!r} ({scores[row, index]:.3f})"
              for row, (path, want, index) in enumerate(zip(files, expected, named))]
     right = [labels[index] == want for want, index in zip(expected, named)]
-    report = KnownAnswerReport(len(files), sum(right), lines)
+    report = KnownAnswerReport(len(files), sum(right), lines, len(files) / max(seconds, 1e-9),
+                               provider_label(model.image.providers))
     if known_answer and not all(right):
         wrong = "; ".join(line for line, ok in zip(lines, right) if not ok)
         raise ModelPackageError(f"{package.name} fails the known-answer check: {report.summary()} ({wrong}); "

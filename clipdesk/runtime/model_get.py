@@ -161,10 +161,13 @@ def install_download(plan: DownloadPlan, hashes: dict[str, str], *, device: str 
         package = load_package(staged)
         report = check_model(package, known_answer=entry.known_answer, device=device)
         log(f"verified {entry.package_name}: {len(files)} files match their SHA-256, both towers run, "
-            + (report.summary() if entry.known_answer else f"known-answer check skipped ({report.summary()})"))
+            + (report.summary() if entry.known_answer else f"known-answer check skipped ({report.summary()})")
+            + f"; {report.speed()}")
         manifest.verification = {"hashes": "SHA-256 of every file checked on download",
                                  "known_answer": report.summary() if entry.known_answer else "skipped",
-                                 "known_answer_photos": report.lines}
+                                 "known_answer_photos": report.lines,
+                                 "photos_per_second": round(report.photos_per_second, 1),
+                                 "provider": report.provider}
         _write(staged, manifest)
         return load_package(install_package(staged, entry.package_name))
     except BaseException:
