@@ -88,6 +88,13 @@ class ModelState:
     provider: str = ""  # "CPU" or "CUDA" once known
     device: str = "auto"
     error: str | None = None  # why no model is usable (none installed, broken package)
+    bundled: bool = False  # shipped with the app (resources/models), not got or imported by the user
+    description: str = ""  # the manifest's description
+
+    @property
+    def knows_no_photos(self) -> bool:
+        """The bundled emoji model: it was never shown a photograph (its manifest says it knows emoji)."""
+        return bool(self.name) and self.bundled and "emoji" in self.description.lower()
 
 
 @dataclass
@@ -160,7 +167,7 @@ class LibraryService(QObject):
 
     def _load_model(self, device: str) -> tuple[ModelState, object]:
         from clipdesk.runtime.encoders import ClipModel, runtime_device
-        from clipdesk.runtime.registry import resolve_model
+        from clipdesk.runtime.registry import model_entries, resolve_model
         from clipdesk.search.searcher import Searcher
 
         try:
@@ -173,7 +180,10 @@ class LibraryService(QObject):
         except ClipdeskError:
             provider = "CPU"
         self._searcher = Searcher(self.library, ClipModel(package, device), resident=True)
-        return ModelState(package.name, provider, device), package
+        where = package.path.resolve()
+        bundled = any(entry.bundled and entry.path.resolve() == where for entry in model_entries().values())
+        return ModelState(package.name, provider, device, bundled=bundled,
+                          description=package.manifest.description or ""), package
 
     def _open_index(self) -> None:
         """Load the search index now, while the app is idle, rather than at the first search: reading

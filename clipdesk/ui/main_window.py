@@ -26,7 +26,7 @@ from clipdesk.ui.sidebar import ALL, FOLDER, LABEL_SET, PROBLEMS, TAG, Sidebar, 
 from clipdesk.ui.status_bar import StatusBar
 from clipdesk.ui.theme import current_theme, style
 from clipdesk.ui.thumbnails import ThumbnailLoader
-from clipdesk.ui.welcome import WelcomePage
+from clipdesk.ui.welcome import WelcomePage, sample_library_path
 
 LIVE_REFRESH_MS = 2000  # while indexing, counts and results catch up this often
 
@@ -69,6 +69,8 @@ class MainWindow(QMainWindow):
         self._first_results = True
         self._model_loaded_once = False
         self._model_name: str | None = None
+        self._banner_kind: str | None = None  # what the banner's button does: "import", "get" or nothing
+        self.get_model_dialog = None  # the Get a model dialog while it is open
         self._build()
         self._connect()
         self._live_timer = QTimer(self)
@@ -227,7 +229,8 @@ class MainWindow(QMainWindow):
         self.welcome.addFolderRequested.connect(self.choose_folder)
         self.welcome.sampleRequested.connect(lambda folder: self.add_folders([folder]))
         self.welcome.importModelRequested.connect(lambda: self.open_settings(import_model=True))
-        self.banner.button.clicked.connect(lambda: self.open_settings(import_model=True))
+        self.welcome.getModelRequested.connect(self.open_get_model)
+        self.banner.button.clicked.connect(self._banner_clicked)
         self.status.cancelRequested.connect(self.service.cancel_index)
         self.status.modelClicked.connect(self.open_settings)
         self.settings_button.clicked.connect(self.open_settings)
@@ -273,18 +276,49 @@ class MainWindow(QMainWindow):
         self._model_loaded_once, self._model_name = True, state.name
         self.status.set_model(state)
         self.welcome.set_model(state)
-        if state.name:
-            self.banner.hide()
-        else:
-            self.banner.text.setText("<b>No model is installed.</b> clipdesk needs a CLIP model to index and search "
-                                     "photos. Import a CLIP checkpoint or a clipdesk model package to start.")
-            self.banner.button.setText("Import a model…")
-            self.banner.show()
+        self._update_banner()
         self._run_query(self.search_bar.text())
         # A model chosen or imported while the app runs: index the library with it (only photos it has
         # not embedded yet are processed), so that searching works at once.
         if state.name and state.name != previous and not first_load and self.sidebar_data and self.sidebar_data.folders:
             self.service.index(None)
+
+    def _update_banner(self) -> None:
+        """No model: say so, with an import button. The bundled emoji model over a library of photos: say it
+        knows emoji and icons, not photographs, with a button that gets the recommended photo model."""
+        state = self.service.model_state if self._model_loaded_once else None
+        holds_photos = self._holds_photos()
+        if state is not None and not state.name:
+            self._banner_kind = "import"
+            self.banner.text.setText("<b>No model is installed.</b> clipdesk needs a CLIP model to index and search "
+                                     "photos. Import a CLIP checkpoint or a clipdesk model package to start.")
+            self.banner.button.setText("Import a model…")
+            self.banner.show()
+        elif state is not None and state.knows_no_photos and holds_photos:
+            from clipdesk.ui.get_model_dialog import get_photo_model_text
+
+            self._banner_kind = "get"
+            self.banner.text.setText(f"<b>{state.name}</b> knows emoji and icons, not photographs.")
+            self.banner.button.setText(get_photo_model_text())
+            self.banner.show()
+        else:
+            self._banner_kind = None
+            self.banner.hide()
+
+    def _holds_photos(self) -> bool:
+        """Whether the library has photos of the user's: the sample library's emoji and icons do not count."""
+        if not self.sidebar_data:
+            return False
+        sample = sample_library_path()
+        sample = os.path.realpath(sample) if sample is not None else None
+        return any(count for folder, count in self.sidebar_data.folders
+                   if sample is None or os.path.realpath(folder.path) != sample)
+
+    def _banner_clicked(self) -> None:
+        if self._banner_kind == "get":
+            self.open_get_model()
+        else:
+            self.open_settings(import_model=True)
 
     # --- querying ---
 
@@ -417,6 +451,7 @@ class MainWindow(QMainWindow):
     def _sidebar_ready(self, data: SidebarData) -> None:
         first = self.sidebar_data is None
         self.sidebar_data = data
+        self._update_banner()
         self.sidebar.view.populate(data)
         self.grid.tag_names = data.tag_names
         if self.tag_panel is not None:
@@ -577,6 +612,30 @@ class MainWindow(QMainWindow):
         dialog.models.shutdown()
         dialog.deleteLater()
 
+    def open_get_model(self, select: str | None = None) -> None:
+        """The Get a model dialog (the catalog's recommended model selected unless `select` names another),
+        window-modal; a model it makes the default is loaded, and the library is indexed with it."""
+        from clipdesk.ui.get_model_dialog import GetModelDialog
+
+        if self.get_model_dialog is not None:
+            self.get_model_dialog.raise_()
+            return
+        dialog = GetModelDialog(self, select=select)
+        dialog.modelInstalled.connect(self._model_got)
+        dialog.finished.connect(lambda _result, d=dialog: self._get_model_closed(d))
+        self.get_model_dialog = dialog
+        dialog.open()
+
+    def _model_got(self, _name: str, made_default: bool) -> None:
+        if made_default:
+            self.service.load_model()
+
+    def _get_model_closed(self, dialog) -> None:
+        if self.get_model_dialog is dialog:
+            self.get_model_dialog = None
+        dialog.shutdown()
+        dialog.deleteLater()
+
     def _device_changed(self, _device: str) -> None:
         self.service.load_model()
 
@@ -606,6 +665,8 @@ class MainWindow(QMainWindow):
                 self.service.cancel_index()
             event.ignore()
             return
+        if self.get_model_dialog is not None:  # a download stops; its part files stay for a resume
+            self.get_model_dialog.shutdown()
         self.photo_view.close()
         self.photo_view.shutdown()
         if self.tag_panel is not None:

@@ -102,6 +102,11 @@ class ModelsPage(QWidget):
         self.default_button.clicked.connect(self.make_default)
         self.remove_button = QPushButton(icon("remove"), "Remove", self)
         self.remove_button.clicked.connect(self.remove)
+        self.get_button = QPushButton(icon("model"), "Get a model…", self)
+        self.get_button.setToolTip("Download a photo model from the model hub's catalog (licence shown first; "
+                                   "checked against its published SHA-256 before it is added)")
+        self.get_button.clicked.connect(lambda: self.open_get_model())
+        self.get_dialog = None  # the Get a model dialog while it is open
         self.import_file_button = QPushButton(icon("plus"), "Import checkpoint or package file…", self)
         self.import_file_button.clicked.connect(self.choose_file)
         self.import_folder_button = QPushButton(icon("folder"), "Import folder…", self)
@@ -120,8 +125,9 @@ class ModelsPage(QWidget):
         self.note = QLabel(self)
         self.note.setWordWrap(True)
         note = QLabel("clipdesk's own default model knows icons, emoji and clip-art, not photographs. For photos, "
-                      "import a real CLIP checkpoint: OpenAI (.pt), OpenCLIP (.pt, .bin, .safetensors; GELU models "
-                      "are recognised by name), a Hugging Face CLIPModel folder, or a clipdesk model package.", self)
+                      "get a model from the model hub (Get a model…), or import a real CLIP checkpoint: OpenAI "
+                      "(.pt), OpenCLIP (.pt, .bin, .safetensors; GELU models are recognised by name), a Hugging "
+                      "Face CLIPModel folder, or a clipdesk model package.", self)
         note.setWordWrap(True)
         note.setObjectName("muted")
 
@@ -129,6 +135,7 @@ class ModelsPage(QWidget):
         actions.addWidget(self.default_button)
         actions.addWidget(self.remove_button)
         actions.addStretch(1)
+        actions.addWidget(self.get_button)
         imports = QHBoxLayout()
         imports.addWidget(self.import_file_button)
         imports.addWidget(self.import_folder_button)
@@ -224,6 +231,35 @@ class ModelsPage(QWidget):
     def _failed(self, message: str) -> None:
         self.note.setText(f"<span style='color:#d64545'>{message}</span>")
 
+    # --- getting a model from the catalog ---
+
+    def open_get_model(self, select: str | None = None, catalog_file: str | None = None) -> None:
+        """The Get a model dialog over this page (window-modal). A model it installs refreshes the list; one it
+        makes the default goes the way "Use as default" goes (modelsChanged: the window loads it and indexes
+        the library with it)."""
+        from clipdesk.ui.get_model_dialog import GetModelDialog
+
+        if self.get_dialog is not None:
+            self.get_dialog.raise_()
+            return
+        dialog = GetModelDialog(self.window(), catalog_file=catalog_file, select=select)
+        dialog.modelInstalled.connect(self._model_got)
+        dialog.finished.connect(lambda _result, d=dialog: self._get_dialog_closed(d))
+        self.get_dialog = dialog
+        dialog.open()
+
+    def _model_got(self, name: str, made_default: bool) -> None:
+        self.note.setText(f"Installed {name}" + (", now the default model." if made_default else "."))
+        self.refresh()
+        if made_default:
+            self.modelsChanged.emit()
+
+    def _get_dialog_closed(self, dialog) -> None:
+        if self.get_dialog is dialog:
+            self.get_dialog = None
+        dialog.shutdown()
+        dialog.deleteLater()
+
     # --- importing ---
 
     def choose_file(self) -> None:
@@ -299,13 +335,16 @@ class ModelsPage(QWidget):
             widget.setVisible(running)
         self.cancel_button.setEnabled(True)
         self.cancel_button.setText("Cancel import")
-        for widget in (self.import_file_button, self.import_folder_button, self.default_check):
+        for widget in (self.get_button, self.import_file_button, self.import_folder_button, self.default_check):
             widget.setEnabled(not running)
         self._selection_changed()
 
     def shutdown(self) -> None:
         if self.process is not None:
             self.cancel_import()
+        if self.get_dialog is not None:
+            dialog, self.get_dialog = self.get_dialog, None
+            dialog.shutdown()
         self._lane.shutdown(5)
 
 

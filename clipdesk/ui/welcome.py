@@ -1,8 +1,10 @@
-"""The first-run page: add a folder or try the sample library, and what the default model knows.
+"""The first-run page: get a photo model, add a folder or try the sample library, and what the default
+model knows.
 
 Shown while the library has no folders. It says plainly that clipdesk's own default model was
-trained on emoji and icons, so it knows icons, emoji and clip-art rather than photographs, and points
-to importing a real CLIP checkpoint for photo libraries.
+trained on emoji and icons, so it knows icons, emoji and clip-art rather than photographs; for real
+photos its first step is "Get a photo model" (the catalog's recommended model, get_model_dialog.py),
+and importing a CLIP checkpoint stays available.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from clipdesk import paths
+from clipdesk.ui.get_model_dialog import get_photo_model_text
 from clipdesk.ui.icons import app_icon, icon
 from clipdesk.ui.library_service import ModelState
 
@@ -20,8 +23,8 @@ SAMPLE_LIBRARY = "sample-library"
 MODEL_NOTE = (
     "<b>About the default model.</b> clipdesk's own model was trained on open emoji and icon collections: "
     "it knows icons, emoji and clip-art, <i>not photographs</i>, so searching real photos with it gives poor "
-    "results. For your photos, import a real CLIP checkpoint (for example OpenAI's ViT-B/32) in "
-    "<b>Settings → Models → Import</b>."
+    "results. For your photos, <b>get a photo model</b> (the button above), or import a real CLIP checkpoint "
+    "(for example OpenAI's ViT-B/32) in <b>Settings → Models → Import</b>."
 )
 NO_MODEL_NOTE = ("<b>No model is installed yet.</b> Photos can be added now; they are indexed as soon as a "
                  "model is imported.")
@@ -37,6 +40,7 @@ class WelcomePage(QWidget):
     addFolderRequested = Signal()
     sampleRequested = Signal(str)
     importModelRequested = Signal()
+    getModelRequested = Signal()  # the recommended photo model, in the Get a model dialog
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -50,6 +54,12 @@ class WelcomePage(QWidget):
         subtitle.setObjectName("muted")
         subtitle.setAlignment(Qt.AlignmentFlag.AlignCenter)
 
+        # The first step for real photos: the emoji model that comes with the app cannot search them.
+        self.get_model_button = QPushButton(icon("model"), "  " + get_photo_model_text(), self)
+        self.get_model_button.setMinimumHeight(40)
+        self.get_model_button.setToolTip("Download the recommended photo model from the model hub (its licence is "
+                                         "shown first); it becomes the model that indexes and searches your photos")
+        self.get_model_button.clicked.connect(self.getModelRequested.emit)
         self.add_button = QPushButton(icon("folder-add", QPalette.ColorRole.HighlightedText),
                                       "  Add a folder of photos…", self)
         self.add_button.setObjectName("primary")
@@ -65,6 +75,7 @@ class WelcomePage(QWidget):
         buttons = QHBoxLayout()
         buttons.setSpacing(12)
         buttons.addStretch(1)
+        buttons.addWidget(self.get_model_button)
         buttons.addWidget(self.add_button)
         buttons.addWidget(self.sample_button)
         buttons.addStretch(1)
@@ -87,6 +98,9 @@ class WelcomePage(QWidget):
         import_row.addWidget(self.import_button)
         card_layout.addLayout(import_row)
         card.setFixedWidth(600)
+        # A word-wrapped label is as tall as its text at its own width: give it the card's inner width, or the
+        # layout measures it narrower or wider than it is drawn and the last line is cut off.
+        self.model_note.setFixedWidth(600 - 36)
 
         column = QVBoxLayout()
         column.setSpacing(14)
@@ -109,6 +123,8 @@ class WelcomePage(QWidget):
     def set_model(self, state: ModelState) -> None:
         note = MODEL_NOTE if state.name else MODEL_NOTE + "<br><br>" + NO_MODEL_NOTE
         self.model_note.setText(note)
+        # A photo model is already the default: nothing to get (Settings → Models still offers the catalog).
+        self.get_model_button.setVisible(not state.name or state.knows_no_photos or state.error is not None)
 
     def _sample(self) -> None:
         folder = sample_library_path()
