@@ -514,3 +514,17 @@ def test_training_refuses_to_start_from_a_wrapped_package_with_a_clear_line(hub,
     assert run_cli("model", "get", "tiny-rclip", "--catalog", rclip_catalog, "--yes") == 0
     with pytest.raises(ClipdeskError, match="wraps ONNX graphs made elsewhere"):
         model_from_package(resolve_model("tiny-rclip"))
+
+
+def test_a_wrapped_package_keys_its_embeddings_by_its_image_graph(hub, rclip_catalog):
+    """Vectors of a re-published model never mix with the old ones: the key holds the image graph's hash."""
+    from clipdesk.library.store import embedding_model_key
+    from clipdesk.runtime.registry import resolve_model
+
+    assert run_cli("model", "get", "tiny-rclip", "--catalog", rclip_catalog, "--yes") == 0
+    package = resolve_model("tiny-rclip")
+    sha = package.manifest.files[f"{RCLIP_DIR}/visual.onnx"]["sha256"]
+    import hashlib
+
+    assert embedding_model_key(package) == \
+        f"tiny-rclip@{hashlib.sha256(f'{RCLIP_DIR}/visual.onnx:{sha}'.encode()).hexdigest()[:12]}"

@@ -291,3 +291,36 @@ def test_the_window_opens_the_library_the_settings_name(tmp_path, installed_mode
     window = open_window()
     wait_model(qtbot, window)
     assert window.service.library.path == chosen == paths.database_path()
+
+
+def test_a_new_default_model_searches_on_the_old_embeddings_until_it_has_indexed_the_library(
+        tmp_path, installed_model, open_window, qtbot):
+    """Changing the default model: search keeps answering with the previous model's embeddings while the
+    library is re-embedded in the background, then moves to the new model once every photo has it."""
+    from test_export import SMALL_VIT, random_model
+
+    from clipdesk.model.onnx_export import export_package
+    from clipdesk.runtime.registry import set_default_model
+
+    export_package(random_model(SMALL_VIT, seed=7), tmp_path / "other", name="tiny-other", log=lambda _: None)
+    import_package(tmp_path / "other")
+    make_photos(tmp_path / "photos", 8)
+    window = open_window()
+    wait_model(qtbot, window)
+    window.add_folders([str(tmp_path / "photos")])
+    wait_indexed(qtbot, window, 8)
+    seen = []  # (model, searching with, the searcher's model key) at each change, as the window sees it
+    window.service.modelChanged.connect(lambda state: seen.append(
+        (state.name, state.searching_with, window.service._searcher.model_key)))
+    old_key = window.service._searcher.model_key
+
+    set_default_model("tiny-other")
+    window.service.load_model()  # what Settings → Use as default does
+    qtbot.waitUntil(lambda: len(seen) >= 2, timeout=60000)
+    new_key = embedding_model_key(resolve_model("tiny-other"))
+    assert seen[0] == ("tiny-other", MODEL_NAME, old_key)  # the old model answers while the new one indexes
+    assert seen[1] == ("tiny-other", None, new_key)  # then the new one, once every photo has its embedding
+    with Library() as library:
+        assert library.counts()["embeddings"][new_key] == 8
+    window.search_bar.set_query("a dog")
+    assert len(wait_results(qtbot, window, "a dog")) == 8

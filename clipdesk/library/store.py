@@ -67,7 +67,11 @@ def embedding_model_key(package) -> str:
     files (graph and external weights), so a re-exported or retrained package of the same name never
     shares vectors with the old one."""
     files = package.manifest.files
-    digests = [f"{name}:{files[name].get('sha256')}" for name in sorted(files) if name.startswith("image.")]
+    if package.manifest.io is not None:  # graphs made elsewhere: the image graph wherever the io block puts it
+        image = package.io.image.file
+        digests = [f"{image}:{files[image].get('sha256')}"] if image in files else []
+    else:
+        digests = [f"{name}:{files[name].get('sha256')}" for name in sorted(files) if name.startswith("image.")]
     if not digests:
         return package.manifest.name
     return f"{package.manifest.name}@{hashlib.sha256(' '.join(digests).encode()).hexdigest()[:12]}"

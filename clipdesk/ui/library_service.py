@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
@@ -90,6 +90,9 @@ class ModelState:
     error: str | None = None  # why no model is usable (none installed, broken package)
     bundled: bool = False  # shipped with the app (resources/models), not got or imported by the user
     description: str = ""  # the manifest's description
+    # A model just chosen searches nothing until it has embedded the library: until then the previous
+    # model's embeddings answer searches, and this names that model.
+    searching_with: str | None = None
 
     @property
     def knows_no_photos(self) -> bool:
@@ -142,6 +145,7 @@ class LibraryService(QObject):
         self._reader = Lane(1, "clipdesk-reader", self)
         self._indexer = Lane(1, "clipdesk-index", self)
         self._searcher = None  # lives on the reader lane
+        self._next_searcher = None  # a newly chosen model's, until it has embedded the library
         self._package = None  # the current ModelPackage (read on both lanes; replaced whole)
         self._search_seq = 0
         self._seq_lock = threading.Lock()
@@ -173,17 +177,45 @@ class LibraryService(QObject):
         try:
             package = resolve_model(None)
         except ClipdeskError as exc:
-            self._searcher = None
+            self._searcher = self._next_searcher = None
             return ModelState(None, "", device, str(exc)), None
         try:
             provider = runtime_device(device)
         except ClipdeskError:
             provider = "CPU"
-        self._searcher = Searcher(self.library, ClipModel(package, device), resident=True)
+        searcher = Searcher(self.library, ClipModel(package, device), resident=True)
+        previous, self._next_searcher = self._searcher, None
+        searching_with = None
+        if previous is not None and previous.model_key != searcher.model_key and \
+                not self._covers_library(searcher.model_key) and self._covers_library(previous.model_key):
+            self._next_searcher, searching_with = searcher, previous.clip.name  # swapped in once indexed
+        else:
+            self._searcher = searcher
         where = package.path.resolve()
         bundled = any(entry.bundled and entry.path.resolve() == where for entry in model_entries().values())
         return ModelState(package.name, provider, device, bundled=bundled,
-                          description=package.manifest.description or ""), package
+                          description=package.manifest.description or "", searching_with=searching_with), package
+
+    def _covers_library(self, model_key: str) -> bool:
+        """Whether `model_key` has embedded every photo that indexed (a library of none counts as covered)."""
+        counts = self.library.counts()
+        return counts["embeddings"].get(model_key, 0) >= counts["ok"]
+
+    def _switch_when_indexed(self):
+        """After an index: the model that was waiting takes over search once it covers the library."""
+        waiting = self._next_searcher
+        if waiting is None or not self._covers_library(waiting.model_key):
+            return None
+        waiting.refresh()  # its vectors read here, off the GUI thread, before the first search needs them
+        self._searcher, self._next_searcher = waiting, None
+        return waiting.clip.name
+
+    def _switched(self, name) -> None:
+        if name is None:
+            return
+        self.model_state = replace(self.model_state, searching_with=None)
+        self.message.emit(f"Search now uses {name}")
+        self.modelChanged.emit(self.model_state)
 
     def _open_index(self) -> None:
         """Load the search index now, while the app is idle, rather than at the first search: reading
@@ -370,6 +402,8 @@ class LibraryService(QObject):
     def _index_done(self, summary) -> None:
         self._progress = None
         self.indexFinished.emit(summary)
+        if self._next_searcher is not None and not self._closed:
+            self._reader.submit(self._switch_when_indexed, on_done=self._switched)
         self._next_index()
 
     def _index_failed(self, message: str) -> None:

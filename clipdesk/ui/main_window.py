@@ -278,8 +278,10 @@ class MainWindow(QMainWindow):
         self.welcome.set_model(state)
         self._update_banner()
         self._run_query(self.search_bar.text())
+        if state.searching_with:
+            self.status.note(f"Searching with {state.searching_with} until {state.name} has indexed your photos")
         # A model chosen or imported while the app runs: index the library with it (only photos it has
-        # not embedded yet are processed), so that searching works at once.
+        # not embedded yet are processed); search stays on the previous model until that is done.
         if state.name and state.name != previous and not first_load and self.sidebar_data and self.sidebar_data.folders:
             self.service.index(None)
 
