@@ -162,3 +162,54 @@ class StandInHub:
                     time.sleep(step / self.bytes_per_second)
         except (BrokenPipeError, ConnectionResetError):
             pass
+
+
+class ForwardProxy:
+    """A plain HTTP forward proxy on 127.0.0.1 (absolute-URI requests), logging what passes through it."""
+
+    def __init__(self):
+        self.seen: list[str] = []
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def _relay(self):
+                import http.client
+
+                proxy.seen.append(f"{self.command} {self.path}")
+                target = urllib.parse.urlsplit(self.path)
+                upstream = http.client.HTTPConnection(target.hostname, target.port, timeout=30)
+                headers = {key: value for key, value in self.headers.items()
+                           if key.lower() not in ("proxy-connection", "connection")}
+                upstream.request(self.command, target.path + (f"?{target.query}" if target.query else ""),
+                                 headers=headers)
+                response = upstream.getresponse()
+                body = response.read()
+                self.send_response(response.status)
+                for key, value in response.getheaders():
+                    if key.lower() not in ("transfer-encoding", "connection", "content-length"):
+                        self.send_header(key, value)
+                length = response.getheader("Content-Length") if self.command == "HEAD" else None
+                self.send_header("Content-Length", length or str(len(body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+                upstream.close()
+
+            do_GET = do_HEAD = _relay
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()

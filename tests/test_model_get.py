@@ -528,3 +528,42 @@ def test_a_wrapped_package_keys_its_embeddings_by_its_image_graph(hub, rclip_cat
 
     assert embedding_model_key(package) == \
         f"tiny-rclip@{hashlib.sha256(f'{RCLIP_DIR}/visual.onnx:{sha}'.encode()).hexdigest()[:12]}"
+
+
+def test_downloads_go_through_the_proxy_the_environment_names(hub, rclip_catalog, monkeypatch):
+    from hub_standin import ForwardProxy
+
+    proxy = ForwardProxy()
+    try:
+        monkeypatch.setenv("http_proxy", proxy.url)
+        monkeypatch.delenv("no_proxy", raising=False)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        assert run_cli("model", "get", "tiny-rclip", "--catalog", rclip_catalog, "--yes") == 0
+    finally:
+        proxy.close()
+    assert any(line.startswith("HEAD ") and "/resolve/main/" in line for line in proxy.seen)
+    assert any(line.startswith("GET ") and "/blobs/" in line for line in proxy.seen)  # the CDN too
+
+
+def test_a_disk_that_fills_up_midway_keeps_what_was_fetched_and_says_so(hub, rclip_catalog, monkeypatch, capsys):
+    import errno
+    import io
+
+    import clipdesk.hub.client as client_module
+
+    class FillingFile(io.FileIO):
+        def write(self, data):
+            if self.tell() + len(data) > 600_000:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return super().write(data)
+
+    monkeypatch.setattr(client_module, "open", lambda path, mode: FillingFile(path, "a" if "a" in mode else "r"),
+                        raising=False)
+    assert run_cli("model", "get", "tiny-rclip", "--catalog", rclip_catalog, "--yes") == 1
+    error = error_lines(capsys.readouterr().err)
+    assert len(error) == 1 and "the disk is full" in error[0] and "resume" in error[0]
+    kept = next(paths.data_dir().rglob("textual.onnx.part")).stat().st_size
+    assert not (paths.models_dir() / "tiny-rclip").exists()
+    monkeypatch.delattr(client_module, "open")
+    assert run_cli("model", "get", "tiny-rclip", "--catalog", rclip_catalog, "--yes") == 0  # space freed: resumes
+    assert f"bytes={kept}-" in [entry["range"] for entry in hub.requests("cdn", "GET")]
