@@ -26,9 +26,12 @@ def git_oid(data: bytes) -> str:
 
 
 class StandInHub:
-    def __init__(self, repos: dict[str, dict[str, bytes]], *, bytes_per_second: float | None = None):
+    def __init__(self, repos: dict[str, dict[str, bytes]], *, bytes_per_second: float | None = None,
+                 redirect_lfs: bool = True):
         self.repos = repos
         self.bytes_per_second = bytes_per_second
+        # False: large files answered by the hub origin itself, their SHA-256 as the ETag (as some mirrors do)
+        self.redirect_lfs = redirect_lfs
         self.tamper: set[str] = set()  # repo paths "owner/name/path" served with changed bytes
         self.log: list[dict] = []
         self._blobs: dict[str, bytes] = {}
@@ -110,6 +113,8 @@ class StandInHub:
         if len(data) >= LFS_THRESHOLD:
             sha = hashlib.sha256(data).hexdigest()
             served = data if f"{repo}/{file_path}" not in self.tamper else bytes([data[0] ^ 0xFF]) + data[1:]
+            if not self.redirect_lfs:
+                return self._send(handler, 200, {"ETag": f'"{sha}"', "X-Repo-Commit": COMMIT}, served, head)
             with self._lock:
                 self._blobs[sha] = served
             return self._send(handler, 302, {

@@ -567,3 +567,14 @@ def test_a_disk_that_fills_up_midway_keeps_what_was_fetched_and_says_so(hub, rcl
     monkeypatch.delattr(client_module, "open")
     assert run_cli("model", "get", "tiny-rclip", "--catalog", rclip_catalog, "--yes") == 0  # space freed: resumes
     assert f"bytes={kept}-" in [entry["range"] for entry in hub.requests("cdn", "GET")]
+
+
+def test_a_mirror_that_answers_large_files_directly_is_held_to_their_etag(hub, rclip_catalog, capsys):
+    hub.redirect_lfs = False
+    hub.tamper.add(f"{RCLIP_REPO}/{RCLIP_DIR}/visual.onnx")
+    assert run_cli("model", "get", "tiny-rclip", "--catalog", rclip_catalog, "--yes") == 1
+    error = error_lines(capsys.readouterr().err)
+    assert len(error) == 1 and "where the hub announced" in error[0]
+    hub.tamper.clear()
+    assert run_cli("model", "get", "tiny-rclip", "--catalog", rclip_catalog, "--yes") == 0
+    assert not hub.requests("cdn")

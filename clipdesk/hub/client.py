@@ -134,10 +134,13 @@ class HubClient:
         size = headers.get("X-Linked-Size") or (headers.get("Content-Length") if status == 200 else None)
         linked = _strip_quotes(headers.get("X-Linked-Etag"))
         etag = _strip_quotes(headers.get("ETag"))
+        # LFS files announce their SHA-256 in X-Linked-Etag (on the redirect) or, answered directly (some
+        # mirrors), as their ETag; small files' ETag is their git blob id.
+        announced = linked or etag
         return RemoteFile(
             repo=repo, revision=revision, path=path, url=url,
             size=int(size) if size and size.isdigit() else None,
-            sha256=linked if linked and _SHA256.match(linked) else None,
+            sha256=announced if announced and _SHA256.match(announced) else None,
             git_oid=etag if not linked and etag and _GIT_OID.match(etag) else None,
             commit=headers.get("X-Repo-Commit"),
         )
