@@ -127,19 +127,15 @@ def cmd_get(args) -> int:
     from clipdesk.hub.client import HubClient
     from clipdesk.progress import TerminalBar
     from clipdesk.runtime.catalog import find_entry, load_catalog
-    from clipdesk.runtime.model_get import check_free_space, fetch_files, get_model, plan_download
+    from clipdesk.runtime.model_get import get_model, licence_texts, prepare_download
 
     entry = find_entry(args.name, load_catalog(args.catalog)).choose(args.variant)
     client = HubClient()
     log(f"{entry.title} ({entry.package_name}) from {client.endpoint}/{entry.repo}, about {entry.download_mb:,.0f} MB")
-    plan = plan_download(entry, client)
-    check_free_space(plan)
-    licences = plan.licence_paths()
-    fetch_files(plan, only=list(entry.licence_files), client=client)
+    plan = prepare_download(entry, client)
     log(f"licence: {entry.licence}")
-    for path in licences:
-        text = path.read_text(encoding="utf-8", errors="replace").strip().splitlines()
-        log(f"--- {path.name} ---\n" + "\n".join(text[:40]) + ("\n[...]" if len(text) > 40 else ""))
+    for name, text in licence_texts(plan, max_lines=40):
+        log(f"--- {name} ---\n{text}")
     if not args.yes:
         if not sys.stdin.isatty():
             raise ClipdeskError("pass --yes to accept the licence and download without a question")

@@ -96,6 +96,26 @@ def check_free_space(plan: DownloadPlan) -> None:
                             f"{free / 1e6:,.0f} MB free in {plan.folder.parent}; free some space and try again")
 
 
+def prepare_download(entry: CatalogEntry, client: HubClient | None = None) -> DownloadPlan:
+    """What comes before the user's yes: ask the hub about every file, check the disk has room, and fetch
+    the (small) licence files, which are shown before the download."""
+    client = client or HubClient()
+    plan = plan_download(entry, client)
+    check_free_space(plan)
+    fetch_files(plan, only=list(entry.licence_files), client=client)
+    return plan
+
+
+def licence_texts(plan: DownloadPlan, max_lines: int) -> list[tuple[str, str]]:
+    """(file name, its first `max_lines` lines) of each licence file fetched."""
+    texts = []
+    for path in plan.licence_paths():
+        if path.is_file():
+            lines = path.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+            texts.append((path.name, "\n".join(lines[:max_lines]) + ("\n[…]" if len(lines) > max_lines else "")))
+    return texts
+
+
 def fetch_files(plan: DownloadPlan, only: list[str] | None = None, client: HubClient | None = None,
                 progress: Progress | None = None) -> dict[str, str]:
     """Download the plan's files (or `only` these), resuming; returns path -> verified SHA-256."""

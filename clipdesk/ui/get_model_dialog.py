@@ -11,7 +11,6 @@ unless every file matched its SHA-256 and both towers ran (get_model's promise).
 from __future__ import annotations
 
 import os
-import threading
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont, QFontMetrics, QPalette
@@ -34,8 +33,6 @@ COLUMNS = ["Model", "Size", "Licence", "ImageNet top-1", "Runs on", "Needs"]
 ENTRY_ROLE = Qt.ItemDataRole.UserRole
 LICENCE_LINES = 400  # of each licence file shown; the files themselves are kept with the model
 
-_devices: dict[str, str] = {}  # device preference -> "CPU" / "CUDA": probed once per process
-_devices_lock = threading.Lock()
 
 
 def catalog_file_in_use(catalog_file: str | os.PathLike | None = None) -> str | None:
@@ -95,39 +92,23 @@ def megabytes(count: int) -> str:
 
 
 def probe_device(preference: str) -> str:
-    """Where models run on this computer for the device preference ('CPU' or 'CUDA'); creates an ONNX
-    session, so call it off the UI thread (the answer is kept for the rest of the run)."""
-    with _devices_lock:
-        if preference in _devices:
-            return _devices[preference]
+    """Where models run on this computer for the device preference ('CPU' or 'CUDA'); the first call
+    creates an ONNX session (runtime_device keeps the answer), so call it off the UI thread."""
     from clipdesk.runtime.encoders import runtime_device
 
     try:
-        where = runtime_device(preference)
+        return runtime_device(preference)
     except ClipdeskError:
-        where = "CPU"
-    with _devices_lock:
-        _devices[preference] = where
-    return where
+        return "CPU"
 
 
 def prepare(entry) -> tuple[object, list[tuple[str, str]]]:
-    """Plan the download (one HEAD per file), check the disk has room, and fetch the licence files.
-    Returns the plan and [(licence file name, its text)]. Runs on a worker."""
-    from clipdesk.hub.client import HubClient
-    from clipdesk.runtime.model_get import check_free_space, fetch_files, plan_download
+    """Plan the download, check the disk has room, and fetch the licence files. Returns the plan and
+    [(licence file name, its text)]. Runs on a worker."""
+    from clipdesk.runtime.model_get import licence_texts, prepare_download
 
-    client = HubClient()
-    plan = plan_download(entry, client)
-    check_free_space(plan)
-    fetch_files(plan, only=list(entry.licence_files), client=client)
-    texts = []
-    for path in plan.licence_paths():
-        if path.is_file():
-            lines = path.read_text(encoding="utf-8", errors="replace").strip().splitlines()
-            text = "\n".join(lines[:LICENCE_LINES]) + ("\n[…]" if len(lines) > LICENCE_LINES else "")
-            texts.append((path.name, text))
-    return plan, texts
+    plan = prepare_download(entry)
+    return plan, licence_texts(plan, LICENCE_LINES)
 
 
 class GetModelDialog(QDialog):
