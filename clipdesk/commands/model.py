@@ -96,9 +96,10 @@ def cmd_remove(args) -> int:
 def cmd_verify(args) -> int:
     from clipdesk.runtime.registry import resolve_model
 
+    from clipdesk.runtime.package_import import check_package
+
     package = resolve_model(args.model)
-    package.verify_hashes()
-    print(f"{package.name}: all {len(package.manifest.files)} files match their checksums")
+    print(f"{package.name}: {check_package(package)}")
     return 0
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,9 +45,21 @@ def _entries_in(folder: Path, bundled: bool) -> dict[str, ModelEntry]:
 
 
 def model_entries() -> dict[str, ModelEntry]:
+    _clean_once()
     entries = _entries_in(paths.bundled_models_dir(), bundled=True)
     entries.update(_entries_in(paths.models_dir(), bundled=False))
     return entries
+
+
+_cleaned: set[Path] = set()
+
+
+def _clean_once() -> None:
+    """Leftovers of killed imports go the first time a process opens the model store (not at every look)."""
+    folder = paths.models_dir()
+    if folder not in _cleaned:
+        _cleaned.add(folder)
+        clean_staging_leftovers()
 
 
 def default_model_name() -> str | None:
@@ -91,10 +104,11 @@ def resolve_model(name_or_dir: str | os.PathLike | None = None) -> ModelPackage:
 
 
 def staging_dir(parent: Path | None = None) -> Path:
-    """A fresh hidden folder beside the final one: a package is built there, then renamed into place."""
+    """A fresh hidden folder beside the final one: a package is built there, then renamed into place. Its
+    name carries this process's id, so that leftovers of a killed process can be told from work in progress."""
     parent = parent or paths.models_dir()
     parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=parent))
+    return Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=parent))
 
 
 def install_package(staged: Path, name: str, *, replace: bool = False) -> Path:
@@ -125,9 +139,42 @@ def remove_model(name: str) -> None:
 
 
 def clean_staging_leftovers() -> None:
-    """Remove half-built packages left by a killed import or export."""
+    """Remove half-built packages left by a killed import, export or download (their process is gone), and
+    replaced packages left undeleted. Work in progress in a live process is left alone."""
     folder = paths.models_dir()
-    if folder.is_dir():
-        for child in folder.iterdir():
-            if child.name.startswith((STAGING_PREFIX, RETIRED_PREFIX)):
-                shutil.rmtree(child, ignore_errors=True)
+    if not folder.is_dir():
+        return
+    for child in folder.iterdir():
+        if child.name.startswith(RETIRED_PREFIX) or (child.name.startswith(STAGING_PREFIX) and _is_leftover(child)):
+            shutil.rmtree(child, ignore_errors=True)
+
+
+def _is_leftover(staging: Path) -> bool:
+    owner = _staging_owner(staging.name)
+    if owner is None:
+        return True
+    if os.name == "nt":  # os.kill would terminate the process there: judge by age instead
+        try:
+            return time.time() - staging.stat().st_mtime > 24 * 3600
+        except OSError:
+            return False
+    return not _process_alive(owner)
+
+
+def _staging_owner(name: str) -> int | None:
+    owner = name[len(STAGING_PREFIX):].split("-", 1)[0]
+    return int(owner) if owner.isdigit() else None  # older clipdesk versions named no owner
+
+
+def _process_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # exists, someone else's: leave it
+    return True
