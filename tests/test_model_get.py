@@ -578,3 +578,17 @@ def test_a_mirror_that_answers_large_files_directly_is_held_to_their_etag(hub, r
     hub.tamper.clear()
     assert run_cli("model", "get", "tiny-rclip", "--catalog", rclip_catalog, "--yes") == 0
     assert not hub.requests("cdn")
+
+
+def test_a_got_package_can_be_imported_elsewhere_as_a_folder_or_a_zip(hub, rclip_catalog, tmp_path):
+    import shutil
+
+    assert run_cli("model", "get", "tiny-rclip", "--catalog", rclip_catalog, "--yes") == 0
+    folder = paths.models_dir() / "tiny-rclip"
+    assert run_cli("model", "import", folder, "--name", "copied") == 0
+    archive = shutil.make_archive(str(tmp_path / "tiny-rclip"), "zip", folder.parent, folder.name)
+    assert run_cli("model", "import", archive, "--name", "zipped") == 0
+    for name in ("copied", "zipped"):
+        assert (paths.models_dir() / name / RCLIP_DIR / "visual.onnx").read_bytes() == \
+            (folder / RCLIP_DIR / "visual.onnx").read_bytes()
+        assert run_cli("model", "verify", name) == 0
