@@ -449,3 +449,31 @@ def test_an_empty_library_and_the_encoder_thread_cap(tmp_path, model, monkeypatc
     make_photo(tmp_path / "photos" / "a.jpg")
     assert run_index(model, [tmp_path / "photos"], intra_op_threads=1).indexed == 1
     assert seen and set(seen) == {1}  # the image encoder's session (CUDA tried first, maybe) used the cap
+
+
+def test_a_folder_removed_while_it_is_indexed_is_skipped_and_the_run_ends_normally(tmp_path, model, capsys):
+    """`clipdesk folders remove DIR` during `clipdesk index DIR`: the indexer skips what was removed under
+    it, says so, and leaves the library consistent (it used to die on a foreign-key error)."""
+    from clipdesk.progress import Progress
+
+    kept, going = tmp_path / "kept", tmp_path / "going"
+    for seed in range(6):
+        make_photo(kept / f"k{seed}.jpg", seed)
+    for seed in range(24):
+        make_photo(going / f"g{seed}.jpg", 100 + seed)
+
+    class RemoveMidway(Progress):
+        def update(self, done, total, **facts):
+            if facts.get("stage") != "scanning" and done == 10:
+                with Library() as other:  # another connection, as another process would be
+                    other.remove_folder(going)
+
+    with Library() as library:
+        summary = index_folders(library, [kept, going], model, progress=RemoveMidway(), batch_size=2,
+                                workers=1)
+        assert [folder.path for folder in library.folders()] == [os.fsdecode(kept)]
+        assert not summary.cancelled
+        assert any("removed from the library while it was being indexed" in problem
+                   for problem in summary.folder_problems)
+        assert library.conn.execute("SELECT count(*) FROM photos").fetchone()[0] == 6  # kept's, all of them
+        check_consistency(library, embedding_model_key(model))

@@ -145,6 +145,7 @@ class Indexer:
         summary = IndexSummary(self.model)
         with IndexLock(self.library.path):
             targets = self._targets(folders)
+            self._targets_by_id, self._removed = dict(targets), set()
             summary.folders = len(targets)
             plan, scans = self._scan(targets, summary)
             self._missing = plan.missing
@@ -153,8 +154,10 @@ class Indexer:
                 self._process(plan.work, summary)
             summary.cancelled = self.progress.cancelled
             with self.library.transaction():
+                live = self._live_folders(summary)
                 for (folder_id, target), scan in zip(targets, scans, strict=True):
-                    self.library.replace_scan_errors(folder_id, target, scan.problems)
+                    if folder_id in live:
+                        self.library.replace_scan_errors(folder_id, target, scan.problems)
                 if not summary.cancelled:  # unprocessed files could still be moves of "missing" photos
                     summary.removed = self.library.delete_photos(self._missing.unclaimed_ids())
             if summary.embedded or summary.reused or summary.removed:
@@ -276,9 +279,22 @@ class Indexer:
         if not batch and not others:
             return
         with self.library.transaction():
+            live = self._live_folders(summary)
             for prepared in others + batch:
-                self._write(prepared, summary)
+                if prepared.item.folder_id in live:  # a folder removed under the indexer: its files are skipped
+                    self._write(prepared, summary)
         store_thumbnails((prepared.hash, prepared.thumbnail) for prepared in batch if prepared.thumbnail)
+
+    def _live_folders(self, summary: IndexSummary) -> set[int]:
+        """The folders still in the library (read inside the writing transaction); each one removed while
+        this run indexed it gets a note, once."""
+        live = self.library.folder_ids()
+        for folder_id, target in self._targets_by_id.items():
+            if folder_id not in live and folder_id not in self._removed:
+                self._removed.add(folder_id)
+                summary.folder_problems.append(f"{display_path(target)}: removed from the library while it was "
+                                               "being indexed; its remaining photos were skipped")
+        return live
 
     def _write(self, p: Prepared, summary: IndexSummary) -> None:
         """Record one file's result; runs inside the batch's transaction."""

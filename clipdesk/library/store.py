@@ -240,6 +240,9 @@ class Library:
                 conn.execute("DELETE FROM folders WHERE id = ?", (old_id,))
         return Folder(folder_id, from_db_path(target), now)
 
+    def folder_ids(self) -> set[int]:
+        return {row[0] for row in self.conn.execute("SELECT id FROM folders")}
+
     def remove_folder(self, path: PathInput) -> int:
         """Remove a library folder and everything indexed in it (the photos themselves are untouched);
         returns the number of photos that left the library."""
