@@ -156,3 +156,45 @@ print("HEAVY", sorted(name for name in sys.modules if name.split(".")[0] in ("to
                             env={**os.environ, "CLIPDESK_HOME": str(clipdesk_home)})
     assert result.returncode == 0, result.stderr
     assert "HEAVY []" in result.stdout
+
+
+def test_damaged_vectors_are_left_out_of_search_counted_and_made_again(indexed, capsys):
+    """A vector of the wrong size, one of NaNs and a finite one of norm 8 (it would rank first for every
+    query) in the database: search leaves them out and keeps scores in [-1, 1], `errors` and `info` count
+    them, and the next `index` makes them again."""
+    import warnings
+
+    from clipdesk.library.store import Library, embedding_model_key
+    from clipdesk.runtime.registry import resolve_model
+
+    photos, model = indexed
+    assert run_cli(capsys, "model", "import", model, "--default")[0] == 0
+    key = embedding_model_key(resolve_model(None))
+    with Library() as library:
+        rows = library.conn.execute("SELECT photo_id, vector FROM embeddings WHERE model = ? ORDER BY photo_id",
+                                    (key,)).fetchall()
+        total, width = len(rows), len(rows[0][1]) // 2
+        loud = np.full(width, 8 / np.sqrt(width), np.float16)
+        damage = {rows[0][0]: b"\x01\x02\x03", rows[1][0]: np.full(width, np.nan, np.float16).tobytes(),
+                  rows[2][0]: loud.tobytes()}
+        with library.transaction() as conn:
+            for photo_id, blob in damage.items():
+                conn.execute("UPDATE embeddings SET vector = ? WHERE photo_id = ? AND model = ?", (blob, photo_id, key))
+        damaged_paths = set(library.photo_paths(list(damage)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's RuntimeWarnings on NaN would fail here
+        code, out, err = run_cli(capsys, "search", "a red car", "-k", "50", "--json")
+    assert code == 0, err
+    results = json.loads(out)
+    assert len(results) == total - 3 and not damaged_paths & {row["path"] for row in results}
+    assert all(-1 <= row["score"] <= 1 for row in results)
+    code, out, _ = run_cli(capsys, "errors", "--json")
+    assert sorted(row["path"] for row in json.loads(out) if row["kind"] == "vector") == sorted(damaged_paths)
+    code, out, _ = run_cli(capsys, "info", "--json")
+    assert json.loads(out)["damaged_vectors"] == 3
+    code, out, _ = run_cli(capsys, "index", "--json")
+    assert code == 0 and json.loads(out)["damaged_vectors"] == 3
+    code, out, _ = run_cli(capsys, "errors", "--json")
+    assert not [row for row in json.loads(out) if row["kind"] == "vector"]
+    code, out, _ = run_cli(capsys, "search", "a red car", "-k", "50", "--json")
+    assert len(json.loads(out)) == total

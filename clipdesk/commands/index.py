@@ -35,6 +35,8 @@ def summary_line(summary) -> str:
     counts += [f"{summary.unchanged} unchanged", f"{summary.moved} moved", f"{summary.removed} removed",
                f"{summary.failed} failed"]
     line = f"{summary.scanned} files in {folders}: {', '.join(counts)} ({summary.seconds:.1f} s)"
+    if summary.damaged_vectors:
+        line += f"; {summary.damaged_vectors} damaged vector{'s' if summary.damaged_vectors != 1 else ''} re-made"
     if summary.cancelled:
         line = "cancelled, run again to resume; " + line
     if summary.errors:
@@ -60,12 +62,29 @@ def cmd_index(args) -> int:
     return 0
 
 
+def damaged_vector_records(library) -> list:
+    """The default model's damaged vectors, as problems: left out of search until `clipdesk index` re-makes them."""
+    from clipdesk.errors import ClipdeskError
+    from clipdesk.library.records import ErrorRecord
+    from clipdesk.library.store import embedding_model_key
+    from clipdesk.runtime.registry import resolve_model
+
+    try:
+        package = resolve_model(None)
+    except ClipdeskError:
+        return []
+    ids = library.damaged_embeddings(embedding_model_key(package)).tolist()
+    reason = f"its {package.name} vector is damaged: left out of search until `clipdesk index` makes it again"
+    return [ErrorRecord(path, reason, "vector", photo_id, None)
+            for photo_id, path in zip(ids, library.photo_paths(ids)) if path is not None]
+
+
 def cmd_errors(args) -> int:
     from clipdesk.library.pathnames import display_path, json_text
     from clipdesk.library.store import Library
 
     with Library() as library:
-        records = library.errors()
+        records = library.errors() + damaged_vector_records(library)
     if args.json:
         print(json_text([{"path": r.path, "error": r.error, "kind": r.kind, "photo_id": r.photo_id} for r in records]))
     elif not records:

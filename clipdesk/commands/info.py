@@ -20,6 +20,14 @@ def cmd_info(args) -> int:
         "models": len(model_entries()),
         "default_model": default_model_name(),
     }
+    if paths.database_path().is_file():
+        from clipdesk.commands.index import damaged_vector_records
+        from clipdesk.library.store import Library
+
+        with Library() as library:
+            counts = library.counts()
+            info.update(photos=counts["photos"], problems=counts["errors"],
+                        damaged_vectors=len(damaged_vector_records(library)))
     if args.json:
         print_json(info)
     else:

@@ -84,6 +84,7 @@ class IndexSummary:
     moved: int = 0
     removed: int = 0
     failed: int = 0  # files that could not be indexed in this run
+    damaged_vectors: int = 0  # stored vectors found damaged at the start, deleted so that this run re-makes them
     errors: int = 0  # files and folders in error in the whole library after the run
     cancelled: bool = False
     seconds: float = 0.0
@@ -146,6 +147,7 @@ class Indexer:
         with IndexLock(self.library.path):
             targets = self._targets(folders)
             self._targets_by_id, self._removed = dict(targets), set()
+            summary.damaged_vectors = self.library.forget_damaged_embeddings(self.model)
             summary.folders = len(targets)
             plan, scans = self._scan(targets, summary)
             self._missing = plan.missing

@@ -59,6 +59,6 @@ class Photo:
 class ErrorRecord:
     path: str  # os.fsdecode form, see pathnames.py
     error: str
-    kind: str  # "file" (a photo that could not be indexed) or "folder" (a folder that could not be scanned)
+    kind: str  # "file" (a photo that could not be indexed), "folder" (one that could not be scanned), "vector" (damaged)
     photo_id: int | None
     at: float

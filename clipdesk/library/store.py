@@ -32,6 +32,7 @@ import os
 import sqlite3
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -58,8 +59,7 @@ _FETCH_CHUNK = 8192
 _LISTING_ORDERS = {"newest": "p.taken_at IS NULL, p.taken_at DESC, p.path",
                    "oldest": "p.taken_at IS NULL, p.taken_at ASC, p.path",
                    "path": "p.path"}
-_MIXED_LENGTHS = ("{source}: stored embeddings of one model have different lengths (damaged database); "
-                  "move the database away and index again")
+VECTOR_NORM_TOLERANCE = 0.02  # float16 rounding moves a unit vector's norm by about 1e-3
 
 
 def embedding_model_key(package) -> str:
@@ -124,13 +124,33 @@ def _photo_from_row(row: Sequence) -> Photo:
     return Photo(metadata=metadata, **values)
 
 
-def _vectors_from_blobs(blobs: list[bytes], source: str) -> np.ndarray:
+def _vectors_from_blobs(blobs: list[bytes], width: int) -> np.ndarray:
     if not blobs:
-        return np.zeros((0, 0), VECTOR_DTYPE)
-    width = len(blobs[0])
-    if width == 0 or width % VECTOR_DTYPE.itemsize or any(len(blob) != width for blob in blobs):
-        raise ClipdeskError(_MIXED_LENGTHS.format(source=source))
+        return np.zeros((0, width // VECTOR_DTYPE.itemsize), VECTOR_DTYPE)
     return np.frombuffer(b"".join(blobs), VECTOR_DTYPE).reshape(len(blobs), width // VECTOR_DTYPE.itemsize)
+
+
+def sound_vectors(rows: list[tuple[int, bytes]], dim: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(ids, vectors, damaged ids) of (photo id, blob) rows of one model. Stored vectors are unit length, all
+    of one size: a blob of another size, a non-finite value or a norm away from 1 is damage (a bad disk
+    sector, a hand edit), and such a vector would rank first for every query or poison every score. `dim`:
+    the model's width when known, else the most common one is taken for it."""
+    lengths = Counter(len(blob) for _, blob in rows)
+    if dim is not None:
+        width = dim * VECTOR_DTYPE.itemsize
+    else:
+        width = max(lengths, key=lambda length: (lengths[length], length)) if lengths else 0
+    if width == 0 or width % VECTOR_DTYPE.itemsize:
+        width = 0
+    sized = [(photo_id, blob) for photo_id, blob in rows if len(blob) == width and width]
+    vectors = _vectors_from_blobs([blob for _, blob in sized], width)
+    with np.errstate(all="ignore"):
+        norms = np.linalg.norm(vectors.astype(np.float32), axis=1)
+    sound = np.isfinite(norms) & (np.abs(norms - 1.0) <= VECTOR_NORM_TOLERANCE)
+    ids = np.fromiter((photo_id for photo_id, _ in sized), np.int64, len(sized))
+    damaged = sorted({photo_id for photo_id, blob in rows if len(blob) != width or not width} |
+                     set(ids[~sound].tolist()))
+    return ids[sound], vectors[sound], np.asarray(damaged, np.int64)
 
 
 class Library:
@@ -339,35 +359,46 @@ class Library:
         return dict(self.conn.execute("SELECT model, count(*) FROM embeddings GROUP BY model ORDER BY model"))
 
     def embedding_matrix(self, model: str) -> tuple[np.ndarray, np.ndarray]:
-        """(photo ids int64 (N,), vectors float16 (N, D)) of every embedding of `model`, by photo id."""
-        ids: list[int] = []
-        chunks: list[np.ndarray] = []
+        """(photo ids int64 (N,), vectors float16 (N, D)) of every sound embedding of `model`, by photo id;
+        damaged ones (damaged_embeddings) are left out."""
+        ids, vectors, _ = self._read_embeddings(model)
+        return ids, vectors
+
+    def damaged_embeddings(self, model: str) -> np.ndarray:
+        """Photo ids whose stored vector for `model` is damaged (wrong size, not finite, not unit length)."""
+        return self._read_embeddings(model)[2]
+
+    def _read_embeddings(self, model: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        rows: list[tuple[int, bytes]] = []
         cursor = self.conn.execute("SELECT photo_id, vector FROM embeddings WHERE model = ? ORDER BY photo_id",
                                    (model,))
-        while rows := cursor.fetchmany(_FETCH_CHUNK):
-            ids.extend(row[0] for row in rows)
-            chunks.append(_vectors_from_blobs([row[1] for row in rows], str(self.path)))
-        if not chunks:
-            return np.zeros(0, np.int64), np.zeros((0, 0), VECTOR_DTYPE)
-        if len({chunk.shape[1] for chunk in chunks}) > 1:
-            raise ClipdeskError(_MIXED_LENGTHS.format(source=self.path))
-        return np.asarray(ids, np.int64), np.concatenate(chunks)
+        while chunk := cursor.fetchmany(_FETCH_CHUNK):
+            rows.extend(chunk)
+        return sound_vectors(rows)
+
+    def forget_damaged_embeddings(self, model: str) -> int:
+        """Delete `model`'s damaged vectors, so that indexing makes them again; returns how many."""
+        damaged = self.damaged_embeddings(model).tolist()
+        with self.transaction() as conn:
+            for start in range(0, len(damaged), 500):
+                part = damaged[start:start + 500]
+                conn.execute(f"DELETE FROM embeddings WHERE model = ? AND photo_id IN ({','.join('?' * len(part))})",
+                             [model, *part])
+        return len(damaged)
 
     def change_marker(self) -> int:
         return self.conn.execute("SELECT COALESCE(MAX(seq), 0) FROM embedding_changes").fetchone()[0]
 
-    def embedding_changes(self, model: str, since: int) -> EmbeddingChanges:
+    def embedding_changes(self, model: str, since: int, dim: int | None = None) -> EmbeddingChanges:
         with self.snapshot() as conn:
             marker = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM embedding_changes").fetchone()[0]
             rows = conn.execute(
                 "SELECT c.photo_id, e.vector FROM (SELECT DISTINCT photo_id FROM embedding_changes "
                 "WHERE seq > ? AND model = ?) AS c LEFT JOIN embeddings AS e ON e.photo_id = c.photo_id "
                 "AND e.model = ? ORDER BY c.photo_id", (int(since), model, model)).fetchall()
-        present = [(photo_id, vector) for photo_id, vector in rows if vector is not None]
-        removed = [photo_id for photo_id, vector in rows if vector is None]
-        return EmbeddingChanges(marker, np.asarray([row[0] for row in present], np.int64),
-                                _vectors_from_blobs([row[1] for row in present], str(self.path)),
-                                np.asarray(removed, np.int64))
+        ids, vectors, damaged = sound_vectors([(photo_id, vector) for photo_id, vector in rows if vector is not None], dim)
+        removed = [photo_id for photo_id, vector in rows if vector is None] + damaged.tolist()  # damaged: out of search
+        return EmbeddingChanges(marker, ids, vectors, np.asarray(sorted(removed), np.int64))
 
     def compact_change_log(self) -> int:
         """Keep only the latest log entry of each (photo, model); returns the number of entries dropped."""

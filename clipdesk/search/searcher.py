@@ -26,7 +26,7 @@ import numpy as np
 
 from clipdesk.errors import ClipdeskError, EmptyLibraryError
 from clipdesk.library.pathnames import display_path, subtree_range, to_db_path
-from clipdesk.library.store import Library, embedding_model_key
+from clipdesk.library.store import Library, embedding_model_key, sound_vectors
 from clipdesk.runtime.encoders import ClipModel
 from clipdesk.runtime.package import ModelPackage
 from clipdesk.search import DEFAULT_K
@@ -41,7 +41,6 @@ _LOAD_CHUNK = 16384
 # that needed more than this share of its rows changed on opening is saved again.
 SNAPSHOT_MIN_ROWS = 50_000
 SNAPSHOT_STALE_SHARE = 0.05
-_VECTOR_DTYPE = np.dtype("<f2")
 
 
 @dataclass(frozen=True)
@@ -67,8 +66,9 @@ def check_prompt_template(template: str) -> str:
     return template
 
 
-def load_index(library: Library, model: str) -> tuple[VectorIndex | None, int]:
-    """Every embedding of `model` in a fresh index, and the change marker it is current to.
+def load_index(library: Library, model: str, dim: int | None = None) -> tuple[VectorIndex | None, int]:
+    """Every sound embedding of `model` in a fresh index, and the change marker it is current to; damaged
+    vectors (store.sound_vectors) are left out until indexing makes them again.
 
     Reads in chunks straight into the index, so the float16 matrix is never held whole beside it.
     """
@@ -78,22 +78,14 @@ def load_index(library: Library, model: str) -> tuple[VectorIndex | None, int]:
                                   (model,))
     index = None
     while rows := cursor.fetchmany(_LOAD_CHUNK):
-        ids, vectors = _decode_rows(rows, library)
+        ids, vectors, _ = sound_vectors(rows, dim)
+        if not len(ids):
+            continue
         if index is None:
             index = VectorIndex(vectors.shape[1])
             index.reserve(count)
         index.upsert(ids, vectors)
     return index, marker
-
-
-def _decode_rows(rows: list, library: Library) -> tuple[np.ndarray, np.ndarray]:
-    blobs = [row[1] for row in rows]
-    width = len(blobs[0])
-    if width == 0 or width % _VECTOR_DTYPE.itemsize or any(len(blob) != width for blob in blobs):
-        raise ClipdeskError(f"{library.path}: stored embeddings of one model have different lengths (damaged "
-                            "database); move the database away and index again")
-    ids = np.fromiter((row[0] for row in rows), np.int64, len(rows))
-    return ids, np.frombuffer(b"".join(blobs), _VECTOR_DTYPE).reshape(len(rows), -1)
 
 
 class Searcher:
@@ -110,6 +102,7 @@ class Searcher:
             self.clip = ClipModel(package, device)
         self.library = library
         self.model_key = embedding_model_key(self.clip.package)
+        self.dim = self.clip.package.manifest.embed_dim  # a stored vector of another width is damage
         self._index: VectorIndex | None = None
         self._marker = 0
         self._loaded = False
@@ -132,7 +125,7 @@ class Searcher:
             return self._index
         if self.library.change_marker() == self._marker:
             return self._index
-        changes = self.library.embedding_changes(self.model_key, self._marker)
+        changes = self.library.embedding_changes(self.model_key, self._marker, self.dim)
         if self._index is None and len(changes.photo_ids):
             self._index = VectorIndex(changes.vectors.shape[1])
         if self._index is not None:
@@ -145,7 +138,7 @@ class Searcher:
         opened = self._open_snapshot() if self.snapshots else None
         if opened is not None:
             return opened
-        index, marker = load_index(self.library, self.model_key)
+        index, marker = load_index(self.library, self.model_key, self.dim)
         if self.snapshots and index is not None and len(index) >= SNAPSHOT_MIN_ROWS:
             self._save_snapshot(index, marker)
         return index, marker
@@ -169,7 +162,7 @@ class Searcher:
         if any(header.get(key) != value for key, value in expected.items()) \
                 or header["marker"] > self.library.change_marker():
             return None
-        changes = self.library.embedding_changes(self.model_key, header["marker"])
+        changes = self.library.embedding_changes(self.model_key, header["marker"], self.dim)
         index.remove(changes.removed_ids)
         index.upsert(changes.photo_ids, changes.vectors)
         if not self._snapshot_matches(index):
@@ -192,8 +185,9 @@ class Searcher:
             "ORDER BY photo_id", [self.model_key, *chosen]).fetchall()
         if [row[0] for row in rows] != chosen:
             return False
-        stored = _decode_rows(rows, self.library)[1].astype(np.float32)
-        return stored.shape[1] == index.dim and float(np.abs(index.vectors(chosen) - stored).max()) < 1e-3
+        sound_ids, stored, _ = sound_vectors(rows, index.dim)
+        return len(sound_ids) == len(chosen) and \
+            float(np.abs(index.vectors(chosen) - stored.astype(np.float32)).max()) < 1e-3
 
     @property
     def index(self) -> VectorIndex | None:
