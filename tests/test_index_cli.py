@@ -183,3 +183,23 @@ def test_kill_9_at_several_points_then_resume_cleanly(tmp_path, tiny_model_packa
     with Library() as library:
         assert library.counts()["ok"] == total
         check_consistency(library, embedding_model_key(load_package(tiny_model_package)))
+
+
+def test_a_newline_in_a_file_name_stays_on_one_line_in_plain_output(tmp_path, tiny_model_package, capsys):
+    """`search` and `errors` print one line a file, as `ls` does: control characters escaped."""
+    from PIL import Image
+
+    from clipdesk.cli import main
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.new("RGB", (40, 30), (200, 30, 30)).save(photos / "red\nphoto.jpg")
+    (photos / "broken\tfile.jpg").write_bytes(b"not a jpeg")
+    assert main(["index", str(photos), "--model", str(tiny_model_package)]) == 0
+    capsys.readouterr()
+    assert main(["search", "red", "--model", str(tiny_model_package)]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1 and out[0].endswith("red\\nphoto.jpg")
+    assert main(["errors"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1 and "broken\\tfile.jpg: " in out[0]

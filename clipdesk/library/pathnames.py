@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from typing import Any
 
 PathInput = str | bytes | os.PathLike
@@ -29,9 +30,15 @@ def from_db_path(value: bytes) -> str:
     return os.fsdecode(value)
 
 
+_CONTROL_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
 def display_path(path: PathInput) -> str:
-    """For people: undecodable bytes shown as U+FFFD."""
-    return os.fsencode(path).decode("utf-8", errors="replace")
+    """For people: undecodable bytes shown as U+FFFD, control characters escaped (a newline in a file name
+    shows as \\n, as `ls` does), so that one path is always one line."""
+    text = os.fsencode(path).decode("utf-8", errors="replace")
+    return _CONTROL.sub(lambda match: _CONTROL_ESCAPES.get(match.group(), f"\\x{ord(match.group()):02x}"), text)
 
 
 def subtree_range(folder: bytes) -> tuple[bytes, bytes]:
