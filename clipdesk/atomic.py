@@ -12,8 +12,11 @@ from contextlib import contextmanager
 def _replacing(path: str, overwrite: bool):
     """A binary handle on a hidden temporary file beside `path`, renamed onto it when the block ends
     without an error (and removed when it does not). An existing file keeps its permissions;
-    `overwrite=False` refuses to replace one (FileExistsError)."""
+    `overwrite=False` refuses to replace one (FileExistsError). A symbolic link stays a link: the file
+    it points to is the one written."""
     path = os.fspath(path)
+    if os.path.islink(path):
+        path = os.path.realpath(path)
     folder = os.path.dirname(path) or "."
     descriptor, temporary = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
     try:

@@ -195,3 +195,18 @@ def test_importing_keywords_adds_user_tags_but_not_rejected_ones(library, plain_
     remove_tags(library, [photo_id], ["holiday"])
     assert import_keywords(library).added == 0  # removed in clipdesk: not brought back from the sidecar
     assert run_cli(["tag", "import", photos.root]) == 0
+
+
+def test_a_sidecar_that_is_a_symlink_stays_a_link_and_its_target_gains_the_keywords(tmp_path):
+    photo = tmp_path / "a.jpg"
+    photo.write_bytes(b"jpeg bytes")
+    shared = tmp_path / "elsewhere" / "shared.xmp"
+    shared.parent.mkdir()
+    xmp.write_sidecar(str(tmp_path / "b.jpg"), ["old"])
+    shutil.move(tmp_path / "b.jpg.xmp", shared)
+    (tmp_path / "a.jpg.xmp").symlink_to(shared)
+    result = xmp.write_sidecar(str(photo), ["new"])
+    assert result.added == 1
+    assert (tmp_path / "a.jpg.xmp").is_symlink() and os.readlink(tmp_path / "a.jpg.xmp") == str(shared)
+    assert xmp.read_keywords(shared.read_bytes()) == ["old", "new"]
+    assert sorted(p.name for p in shared.parent.iterdir()) == ["shared.xmp"]  # no temporary left behind
