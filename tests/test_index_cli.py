@@ -203,3 +203,42 @@ def test_a_newline_in_a_file_name_stays_on_one_line_in_plain_output(tmp_path, ti
     assert main(["errors"]) == 0
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 1 and "broken\\tfile.jpg: " in out[0]
+
+
+def test_a_full_disk_stops_indexing_in_one_line_keeps_the_work_and_the_next_run_completes(
+        tmp_path, tiny_model_package, monkeypatch, capsys):
+    """SQLite's 'database or disk is full', made by capping the database's pages (as a full disk would stop
+    it), in the middle of a run: exit 1 with one line, photos committed so far kept, an intact database, and
+    the next run with room completes."""
+    import numpy as np
+    from PIL import Image
+
+    from clipdesk.cli import main
+    from clipdesk.library import store
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for seed in range(120):
+        pixels = np.random.default_rng(seed).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(photos / f"p{seed:03}.jpg")
+    real_connect = store.Library._connect
+
+    def capped(self):
+        conn = real_connect(self)
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+        conn.execute(f"PRAGMA max_page_count = {pages + 6}")
+        return conn
+
+    monkeypatch.setattr(store.Library, "_connect", capped)
+    capsys.readouterr()
+    assert main(["index", str(photos), "--model", str(tiny_model_package), "--batch-size", "8"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is full" in err[0] and "are kept" in err[0] and "MB more is needed" in err[0]
+    monkeypatch.setattr(store.Library, "_connect", real_connect)
+    with store.Library() as library:
+        kept = library.counts()["ok"]
+        assert 0 < kept < 120
+        assert library.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert main(["index", "--model", str(tiny_model_package)]) == 0
+    with store.Library() as library:
+        assert library.counts()["ok"] == 120

@@ -23,6 +23,7 @@ failed=N)` per file processed; `progress.cancel()` (any thread) stops after comm
 from __future__ import annotations
 
 import os
+import sqlite3
 import sys
 import time
 from collections import deque
@@ -34,7 +35,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from clipdesk import paths
-from clipdesk.errors import ClipdeskError, EmptyLibraryError
+from clipdesk.errors import ClipdeskError, EmptyLibraryError, disk_full_error, is_disk_full
 from clipdesk.library.decode import MAX_PIXELS, PhotoError, decode_photo, read_file
 from clipdesk.library.lock import IndexLock
 from clipdesk.library.pathnames import PathInput, display_path, is_within, to_db_path
@@ -141,9 +142,30 @@ class Indexer:
     # --- the run ---
 
     def run(self, folders: Sequence[PathInput] | None = None) -> IndexSummary:
-        """Index the given folders (adding them to the library), or every library folder when None."""
-        started = time.monotonic()
+        """Index the given folders (adding them to the library), or every library folder when None. A full
+        disk stops the run with one line (DiskFullError); every batch committed before stays."""
         summary = IndexSummary(self.model)
+        try:
+            return self._run(folders, summary)
+        except (sqlite3.Error, OSError) as exc:
+            if not is_disk_full(exc):
+                raise
+            kept = self.library.counts()["ok"]  # committed: the batch that failed is not among them
+            left = max(summary.scanned - kept, 0)
+            need = self._space_per_photo() * left
+            raise disk_full_error(self.library.path.parent,
+                                  f"indexing stopped; the {kept:,} photos indexed so far are kept, and about "
+                                  f"{need / 1e6:,.0f} MB more is needed for the {left:,} left") from None
+
+    def _space_per_photo(self) -> float:
+        """What one photo has taken so far in the library and the thumbnail cache (bytes)."""
+        files = [self.library.path, self.library.path.with_name(self.library.path.name + "-wal"),
+                 paths.thumbnail_cache_path()]
+        used = sum(path.stat().st_size for path in files if path.exists())
+        return used / max(self.library.counts()["photos"], 1)
+
+    def _run(self, folders: Sequence[PathInput] | None, summary: IndexSummary) -> IndexSummary:
+        started = time.monotonic()
         with IndexLock(self.library.path):
             targets = self._targets(folders)
             self._targets_by_id, self._removed = dict(targets), set()

@@ -25,6 +25,7 @@ import sqlite3
 from collections.abc import Callable
 
 from clipdesk.errors import ClipdeskError
+from clipdesk.sqlite_threads import rollback
 
 
 def _v1_initial(conn: sqlite3.Connection) -> None:
@@ -151,5 +152,5 @@ def migrate(conn: sqlite3.Connection, source: str = "library database") -> int:
             conn.execute(f"PRAGMA user_version = {version + 1}")  # PRAGMA takes no parameters; an int
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            rollback(conn)
             raise

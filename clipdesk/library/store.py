@@ -42,7 +42,7 @@ import numpy as np
 import sqlite_utils
 
 from clipdesk import paths
-from clipdesk.errors import ClipdeskError
+from clipdesk.errors import ClipdeskError, disk_full_error, is_disk_full
 from clipdesk.library.pathnames import PathInput, display_path, from_db_path, is_within, subtree_range, to_db_path
 from clipdesk.library.records import ERROR, OK, ErrorRecord, Folder, Photo, PhotoMetadata
 from clipdesk.library.schema import migrate
@@ -176,6 +176,8 @@ class Library:
             migrate(conn, str(self.path))
         except BaseException as exc:
             conn.close()
+            if is_disk_full(exc):
+                raise disk_full_error(self.path.parent, "cannot open the library database") from None
             if isinstance(exc, sqlite3.DatabaseError):
                 raise ClipdeskError(f"{self.path}: cannot open the library database ({exc}); if it is damaged, "
                                     "move it away and index again") from None
