@@ -9,15 +9,16 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import sqlite3
 import sys
 from collections.abc import Sequence
 
 from clipdesk import __version__
-from clipdesk.errors import ClipdeskError
+from clipdesk.errors import ClipdeskError, send_warnings_to
 
 # Command groups in help order; each module in clipdesk/commands/ has register(subparsers).
 COMMAND_MODULES = ["gui", "info", "embed", "model", "train", "index", "search", "duplicates", "classify", "labels", "tag",
-                   "export", "data"]
+                   "export", "data", "repair"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,8 +30,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _warn(message: str) -> None:
+    print(f"clipdesk: warning: {message}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    send_warnings_to(_warn)  # a damaged library is said on every command that opens it
     if not hasattr(args, "handler"):  # `clipdesk` alone opens the app
         from clipdesk.commands.gui import cmd_gui
 
@@ -39,6 +45,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.handler(args)
     except ClipdeskError as exc:
         print(f"clipdesk: error: {exc}", file=sys.stderr)
+        return 1
+    except sqlite3.DatabaseError as exc:  # what a damaged library gives wherever it is read
+        print(f"clipdesk: error: the library database could not be read ({exc}); `clipdesk repair` backs it up "
+              "and repairs it, keeping your tags", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("clipdesk: interrupted", file=sys.stderr)

@@ -43,3 +43,23 @@ def disk_full_error(folder, what: str) -> DiskFullError:
         free = "no space left"
     return DiskFullError(f"the disk holding {folder} is full ({free}): {what}; free some space, then run the same "
                          "command again")
+
+
+# Where warnings for people go: the CLI prints them, the app shows them; nowhere until a front end says.
+_warning_sink = None
+
+
+def send_warnings_to(sink) -> None:
+    """`sink(message)` receives each one-line warning (None: warnings are dropped, and checks made only to
+    warn are skipped)."""
+    global _warning_sink
+    _warning_sink = sink
+
+
+def warnings_wanted() -> bool:
+    return _warning_sink is not None
+
+
+def warn(message: str) -> None:
+    if _warning_sink is not None:
+        _warning_sink(message)

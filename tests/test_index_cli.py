@@ -7,6 +7,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from test_library_index import check_consistency, make_photo, png_bomb
 
 from clipdesk import paths
@@ -242,3 +244,82 @@ def test_a_full_disk_stops_indexing_in_one_line_keeps_the_work_and_the_next_run_
     assert main(["index", "--model", str(tiny_model_package)]) == 0
     with store.Library() as library:
         assert library.counts()["ok"] == 120
+
+
+def _damage(database, name: str) -> None:
+    """Overwrite 64 bytes at the head of the first leaf page of a table or index, as a bad sector would."""
+    import sqlite3
+
+    conn = sqlite3.connect(database)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+    page = conn.execute("SELECT min(pageno) FROM dbstat WHERE name = ? AND pagetype = 'leaf'", (name,)).fetchone()[0]
+    conn.close()
+    with open(database, "r+b") as handle:
+        handle.seek((page - 1) * page_size + 8)
+        handle.write(os.urandom(64))
+
+
+def _readable_user_tags(database) -> int:
+    """The oracle: user tags in the damaged file whose tag row and photo row still read (one by one)."""
+    import sqlite3
+
+    conn = sqlite3.connect(database)
+    kept = 0
+    for photo_id, tag_id in conn.execute("SELECT photo_id, tag_id FROM photo_tags WHERE source = 'user'").fetchall():
+        try:
+            if conn.execute("SELECT 1 FROM photos WHERE rowid = ?", (photo_id,)).fetchone() and \
+                    conn.execute("SELECT 1 FROM tags WHERE rowid = ?", (tag_id,)).fetchone():
+                kept += 1
+        except sqlite3.DatabaseError:
+            pass
+    conn.close()
+    return kept
+
+
+@pytest.mark.parametrize("target", ["sqlite_autoindex_photos_1", "photos"])
+def test_a_damaged_library_is_said_on_every_command_and_repair_keeps_the_tags_still_readable(
+        tmp_path, tiny_model_package, capsys, target):
+    """64 random bytes in the unique index on photos.path (REINDEX repairs it), or in a page of the photos
+    table itself (rows are copied into a fresh database): every command warns, `repair` backs up, repairs and
+    reports, every user tag still readable in the damaged file survives, and the next index completes."""
+    from PIL import Image
+
+    from clipdesk import paths
+    from clipdesk.cli import main
+    from clipdesk.library import store
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for seed in range(40):
+        Image.new("RGB", (40, 30), (seed * 6, 255 - seed * 6, 90)).save(photos / f"p{seed:02}.png")
+    model = str(tiny_model_package)
+    assert main(["index", str(photos), "--model", model]) == 0
+    assert main(["tag", "add", "family", *[str(photos / f"p{seed:02}.png") for seed in (3, 17, 30, 38)]]) == 0
+    database = paths.database_path()
+    _damage(database, target)
+    store._checked.clear()  # each command is a process of its own: each one checks
+    capsys.readouterr()
+    for command in (["info"], ["search", "red", "--model", model], ["errors"], ["tag", "list"]):
+        store._checked.clear()
+        main(command)  # may work, or fail in one line where the damage lies in its way
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err and err[0].startswith("clipdesk: warning: the library database") and "repair" in err[0]
+        assert len(err) <= 2 and "Traceback" not in "\n".join(err)
+    assert main(["repair", "--check"]) == 1
+    assert main(["repair"]) == 0
+    out = capsys.readouterr().out
+    assert "backup of the damaged file" in out and "user tags on photos kept:" in out
+    backups = list(database.parent.glob("library.db.damaged-*"))
+    assert len([b for b in backups if not b.name.endswith(("-wal", "-shm"))]) == 1
+    expected = _readable_user_tags(next(b for b in backups if not b.name.endswith(("-wal", "-shm"))))
+    with store.Library() as library:
+        assert library.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        tagged = library.conn.execute("SELECT count(*) FROM photo_tags WHERE source = 'user'").fetchone()[0]
+    assert tagged == expected
+    assert main(["repair", "--check"]) == 0
+    assert main(["index", "--model", model]) == 0
+    with store.Library() as library:
+        assert library.counts()["ok"] == 40
+    if target.startswith("sqlite_autoindex"):
+        assert tagged == 4 and "lost: nothing" in out  # damage to an index loses nothing

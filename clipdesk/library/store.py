@@ -42,7 +42,7 @@ import numpy as np
 import sqlite_utils
 
 from clipdesk import paths
-from clipdesk.errors import ClipdeskError, disk_full_error, is_disk_full
+from clipdesk.errors import ClipdeskError, disk_full_error, is_disk_full, warn, warnings_wanted
 from clipdesk.library.pathnames import PathInput, display_path, from_db_path, is_within, subtree_range, to_db_path
 from clipdesk.library.records import ERROR, OK, ErrorRecord, Folder, Photo, PhotoMetadata
 from clipdesk.library.schema import migrate
@@ -117,6 +117,22 @@ def _switch_to_wal(conn: sqlite3.Connection) -> None:
             time.sleep(0.01)
 
 
+_checked: set[str] = set()
+
+
+def _report_damage(path: Path, conn: sqlite3.Connection) -> None:
+    """A quick check of the database, once per process, when a front end listens for warnings."""
+    if not warnings_wanted() or str(path) in _checked:
+        return
+    _checked.add(str(path))
+    from clipdesk.library.repair import check
+
+    health = check(conn)
+    if not health.ok:
+        warn(f"the library database {path} is damaged ({health.line()}); `clipdesk repair` backs it up and "
+             "repairs it, keeping your tags")
+
+
 def _photo_from_row(row: Sequence) -> Photo:
     values = dict(zip(_PHOTO_COLUMNS, row, strict=True))
     metadata = PhotoMetadata(**{name: values.pop(name) for name in _METADATA_COLUMNS})
@@ -179,9 +195,10 @@ class Library:
             if is_disk_full(exc):
                 raise disk_full_error(self.path.parent, "cannot open the library database") from None
             if isinstance(exc, sqlite3.DatabaseError):
-                raise ClipdeskError(f"{self.path}: cannot open the library database ({exc}); if it is damaged, "
-                                    "move it away and index again") from None
+                raise ClipdeskError(f"{self.path}: cannot open the library database ({exc}); "
+                                    f"`clipdesk repair` backs it up and repairs it") from None
             raise
+        _report_damage(self.path, conn)
         return conn
 
     @property

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from clipdesk.errors import ClipdeskError, EmptyLibraryError
+from clipdesk.errors import ClipdeskError, EmptyLibraryError, send_warnings_to
 from clipdesk.library.pathnames import display_path
 from clipdesk.library.records import Folder, Photo
 from clipdesk.library.store import Library
@@ -139,6 +139,9 @@ class LibraryService(QObject):
     def __init__(self, library: Library | None = None, parent: QObject | None = None):
         super().__init__(parent)
         settings = load_settings()
+        # Warnings (a damaged library database) wait until the window listens, then go to the status bar.
+        self._early_warnings: list[str] | None = []
+        send_warnings_to(self._early_warnings.append)
         self.library = library or Library()  # paths.database_path() honours Settings → Library
         self.device = settings.get("device", "auto")
         self.model_state = ModelState(device=self.device)
@@ -163,6 +166,11 @@ class LibraryService(QObject):
     def load_model(self) -> None:
         """(Re)open the default model with the device preference; modelChanged reports the outcome."""
         self.device = load_settings().get("device", "auto")
+        if self._early_warnings is not None:
+            for message in self._early_warnings:
+                self.error.emit(message)
+            self._early_warnings = None
+            send_warnings_to(self.error.emit)
         if not self._warmed:
             self._warmed = True
             self._reader.submit(warm_up)
