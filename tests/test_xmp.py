@@ -210,3 +210,22 @@ def test_a_sidecar_that_is_a_symlink_stays_a_link_and_its_target_gains_the_keywo
     assert (tmp_path / "a.jpg.xmp").is_symlink() and os.readlink(tmp_path / "a.jpg.xmp") == str(shared)
     assert xmp.read_keywords(shared.read_bytes()) == ["old", "new"]
     assert sorted(p.name for p in shared.parent.iterdir()) == ["shared.xmp"]  # no temporary left behind
+
+
+def test_a_file_s_own_prefix_for_dublin_core_is_kept(tmp_path):
+    """docs/tagging.md: namespaces and their prefixes stay. A file that calls Dublin Core `purl:` keeps it."""
+    photo = tmp_path / "a.jpg"
+    photo.write_bytes(b"jpeg bytes")
+    (tmp_path / "a.jpg.xmp").write_text(
+        '<?xml version="1.0" encoding="UTF-8"?>\n<x:xmpmeta xmlns:x="adobe:ns:meta/">'
+        '<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        '<rdf:Description rdf:about="" xmlns:purl="http://purl.org/dc/elements/1.1/">'
+        '<purl:subject><rdf:Bag><rdf:li>old</rdf:li></rdf:Bag></purl:subject>'
+        '</rdf:Description></rdf:RDF></x:xmpmeta>', encoding="utf-8")
+    assert xmp.write_sidecar(str(photo), ["new"]).added == 1
+    text = (tmp_path / "a.jpg.xmp").read_text(encoding="utf-8")
+    assert "<purl:subject>" in text and "dc:" not in text
+    assert xmp.read_keywords(text.encode()) == ["old", "new"]
+    other = tmp_path / "b.jpg"  # and the next file, without a sidecar, gets the usual dc: again
+    xmp.write_sidecar(str(other), ["x"])
+    assert "<dc:subject>" in (tmp_path / "b.jpg.xmp").read_text(encoding="utf-8")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ NAMESPACES = {
 for _prefix, _uri in NAMESPACES.items():
     ET.register_namespace(_prefix, _uri)
 _KNOWN_URIS = frozenset(NAMESPACES.values())
+_PREFIX_OF = {uri: prefix for prefix, uri in NAMESPACES.items()}
 
 RDF = "{%s}" % NAMESPACES["rdf"]
 SUBJECT = "{%s}subject" % NAMESPACES["dc"]
@@ -183,9 +185,37 @@ def merge_keywords(root: ET.Element, subjects: Sequence[str], hierarchical: Sequ
     return added
 
 
-def serialize(root: ET.Element) -> bytes:
+def document_prefixes(data: bytes) -> dict[str, str]:
+    """Prefixes a file gives well-known namespaces other than ours (`purl:` for Dublin Core, say): kept when
+    it is written back (serialize's `prefixes`)."""
+    found = {}
+    try:
+        for _, (prefix, uri) in ET.iterparse(io.BytesIO(data), events=("start-ns",)):
+            if uri in _KNOWN_URIS and prefix and prefix != _PREFIX_OF[uri] and uri not in found:
+                found[uri] = prefix
+    except ET.ParseError:
+        pass
+    return found
+
+
+_SERIALIZING = threading.Lock()  # the prefix table ElementTree writes with is global
+
+
+def serialize(root: ET.Element, prefixes: dict[str, str] | None = None) -> bytes:
+    """The packet as bytes; `prefixes` (namespace URI -> prefix) override the usual ones for this document."""
     ET.indent(root, space=" ")
-    body = ET.tostring(root, encoding="unicode")
+    with _SERIALIZING:
+        table = ET._namespace_map  # ElementTree offers no per-call prefixes: swap its table meanwhile
+        saved = dict(table)
+        try:
+            for uri, prefix in (prefixes or {}).items():
+                for other in [other for other, taken in table.items() if taken == prefix and other != uri]:
+                    del table[other]
+                table[uri] = prefix
+            body = ET.tostring(root, encoding="unicode")
+        finally:
+            table.clear()
+            table.update(saved)
     return ("<?xpacket begin=\"\ufeff\" id=\"W5M0MpCehiHzreSzNTczkc9d\"?>\n" + body +
             "\n<?xpacket end=\"w\"?>\n").encode("utf-8")
 
@@ -221,15 +251,17 @@ def write_sidecar(photo_path: str, subjects: Sequence[str], hierarchical: Sequen
                   naming: str = "ext") -> SidecarWrite:
     """Merge keywords into the photo's sidecar (created if missing); an unchanged sidecar is not rewritten."""
     path = sidecar_path(photo_path, naming)
+    prefixes = {}
     if os.path.exists(path):
-        root = parse_packet(read_sidecar(path), path)
+        data = read_sidecar(path)
+        root, prefixes = parse_packet(data, path), document_prefixes(data)
         created = False
     else:
         root, created = new_packet(), True
     added = merge_keywords(root, subjects, hierarchical)
     if added or created:
         try:
-            write_atomically(path, serialize(root))
+            write_atomically(path, serialize(root, prefixes))
         except OSError as exc:
             raise ClipdeskError(f"{path}: cannot write the sidecar ({exc.strerror or exc})") from None
     return SidecarWrite(path, added, created)
