@@ -477,3 +477,21 @@ def test_a_folder_removed_while_it_is_indexed_is_skipped_and_the_run_ends_normal
                    for problem in summary.folder_problems)
         assert library.conn.execute("SELECT count(*) FROM photos").fetchone()[0] == 6  # kept's, all of them
         check_consistency(library, embedding_model_key(model))
+
+
+def test_a_huge_png_is_refused_with_its_memory_cost_before_decoding_but_a_huge_jpeg_is_indexed(tmp_path, model):
+    """A 13,000 x 13,000 PNG used to be decoded whole (729 MB at peak); a JPEG that size decodes reduced."""
+    import tracemalloc
+
+    huge_png = png_bomb(tmp_path / "huge.png", side=13_000)  # a real header over a few bytes of data
+    content = read_file(os.fsencode(huge_png))
+    tracemalloc.start()
+    with pytest.raises(PhotoError, match="more than the 100,000,000 clipdesk decodes whole") as caught:
+        decode_photo(content, 32, (0.5,) * 3, (0.5,) * 3)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 50_000_000 and "507 MB" in str(caught.value)
+    big_jpeg = tmp_path / "big.jpg"
+    Image.new("RGB", (12_000, 9_000), (30, 120, 200)).save(big_jpeg, quality=50)
+    decoded = decode_photo(read_file(os.fsencode(big_jpeg)), 32, (0.5,) * 3, (0.5,) * 3)
+    assert decoded.metadata.width == 12_000

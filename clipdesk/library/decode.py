@@ -33,6 +33,11 @@ from clipdesk.runtime.preprocess import DECODE_ERRORS, damaged_file_reason, deco
 # Pillow itself refuses images above twice its MAX_IMAGE_PIXELS at open; the library uses that bound.
 MAX_PIXELS = 2 * Image.MAX_IMAGE_PIXELS
 MAX_FILE_BYTES = 512 * 1024 * 1024
+# JPEGs decode straight to a fraction of their size (draft); other formats decode whole, at 3 bytes a pixel
+# and more while they are converted. Above this they are refused rather than let a laptop swap: 100 MP
+# (10,000 x 10,000) is past any single-shot camera's TIFF or PNG, about 300 MB decoded.
+DRAFT_FORMATS = frozenset({"JPEG", "MPO"})
+FULL_DECODE_MAX_PIXELS = 100_000_000
 # Between MAX_IMAGE_PIXELS and MAX_PIXELS Pillow only warns; the limit here is enforced explicitly
 # before any decode, so the warning would be noise on the terminal.
 warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
@@ -97,6 +102,11 @@ def _read_header(image: Image.Image, max_pixels: int) -> PhotoMetadata:
     width, height = image.size
     if width * height > max_pixels:
         raise PhotoError(_bomb_reason(width * height, max_pixels))
+    if image.format not in DRAFT_FORMATS and width * height > FULL_DECODE_MAX_PIXELS:
+        raise PhotoError(f"{width * height:,} pixels in a {image.format or 'this'} image: more than the "
+                         f"{FULL_DECODE_MAX_PIXELS:,} clipdesk decodes whole (a {image.format or 'file'} has no "
+                         f"reduced decoding; it would need about {width * height * 3 / 1e6:,.0f} MB of memory "
+                         "and more), so it is not indexed")
     fields = read_exif(image)
     if fields["orientation"] in _SWAPPED_ORIENTATIONS:
         width, height = height, width
