@@ -175,3 +175,21 @@ def test_huggingface_folder_imports_and_matches_transformers(tmp_path, capsys, r
     manifest = json.loads((paths.models_dir() / "hf-small" / "manifest.json").read_text())
     assert manifest["architecture"]["activation"] == "gelu"
     assert manifest["provenance"]["source_format"] == "huggingface"
+
+
+def test_an_exported_package_records_its_checkpoint_by_name_and_hash_not_where_it_lay(tmp_path):
+    """`model export` makes packages for elsewhere (the bundled model among them): no path of this machine."""
+    import hashlib
+
+    import torch
+    from test_export import SMALL_VIT, random_model
+
+    checkpoint = tmp_path / "weights" / "small.pt"
+    checkpoint.parent.mkdir()
+    torch.save(random_model(SMALL_VIT).state_dict(), checkpoint)
+    assert run_cli("model", "export", checkpoint, tmp_path / "pkg", "--activation", "gelu") == 0
+    text = (tmp_path / "pkg" / "manifest.json").read_text()
+    provenance = json.loads(text)["provenance"]
+    assert "checkpoint" not in provenance and str(tmp_path) not in text
+    assert provenance["source"] == "small.pt"
+    assert provenance["source_sha256"] == hashlib.sha256(checkpoint.read_bytes()).hexdigest()

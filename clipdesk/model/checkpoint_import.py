@@ -12,7 +12,7 @@ from clipdesk.model.build import build_model
 from clipdesk.model.checkpoints import load_checkpoint
 from clipdesk.model.clip import CLIP
 from clipdesk.model.onnx_export import export_package
-from clipdesk.runtime.package import PROVENANCE_CHECKPOINT, ModelPackage, check_model_name
+from clipdesk.runtime.package import PROVENANCE_CHECKPOINT, ModelPackage, check_model_name, sha256_of
 from clipdesk.runtime.registry import model_entries, set_default_model
 
 DEFAULT_ACTIVATION = "quick_gelu"
@@ -35,10 +35,11 @@ def model_from_checkpoint(path: str | Path, activation: str | None = None,
     model = build_model(checkpoint.state_dict, chosen, **checkpoint.build_overrides)
     provenance = {
         "source": Path(path).name,
-        PROVENANCE_CHECKPOINT: str(Path(path).resolve()),  # so that `train --init NAME` can fine-tune it
         "source_format": checkpoint.source_format,
         "source_dtype": checkpoint.source_dtype,
     }
+    if Path(path).is_file():  # a Hugging Face model is a folder: its name says it
+        provenance["source_sha256"] = sha256_of(Path(path))
     return model, provenance
 
 
@@ -67,6 +68,9 @@ def import_checkpoint(
     if name in model_entries():
         raise ClipdeskError(f"a model named {name!r} already exists; choose another --name")
     model, provenance = model_from_checkpoint(path, activation, log)
+    # The store is this machine's: where the checkpoint lies lets `train --init NAME` fine-tune it. A package
+    # exported for elsewhere (export_checkpoint) records its name and hash only.
+    provenance[PROVENANCE_CHECKPOINT] = str(Path(path).resolve())
     kind = "ViT" if model.config.is_vit else "ResNet"
     log(f"read {Path(path).name}: CLIP {kind}, {model.config.image_resolution} px, "
         f"embed_dim {model.config.embed_dim} ({provenance['source_format']}, {provenance['source_dtype']})")

@@ -33,8 +33,10 @@ TOKENIZER_CLIP_BPE = "clip-bpe-49408"
 TOKENIZER_HF = "hf-tokenizers"  # a tokenizer.json run by Hugging Face's tokenizers library (io block names it)
 TOKENIZERS = (TOKENIZER_CLIP_BPE, TOKENIZER_HF)
 
-# provenance[PROVENANCE_CHECKPOINT]: the absolute path of the PyTorch checkpoint a package was made from
-# (written by `clipdesk train` and `model import`/`export`), which `clipdesk train --init NAME` fine-tunes.
+# provenance[PROVENANCE_CHECKPOINT]: the absolute path of the PyTorch checkpoint a package was made from,
+# which `clipdesk train --init NAME` fine-tunes. Written only into packages that stay on the machine that
+# made them (`clipdesk train`'s run folder, `model import` into the store); `model export` makes packages
+# for elsewhere and records the checkpoint's name and SHA-256 instead (source, source_sha256).
 PROVENANCE_CHECKPOINT = "checkpoint"
 
 IMAGE_INPUT, IMAGE_OUTPUT = "pixels", "image_embeds"
