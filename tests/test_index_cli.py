@@ -8,7 +8,7 @@ import sys
 import time
 
 import pytest
-
+from conftest import benchmark_module
 from test_library_index import check_consistency, make_photo, png_bomb
 
 from clipdesk import paths
@@ -260,23 +260,6 @@ def _damage(database, name: str) -> None:
         handle.write(os.urandom(64))
 
 
-def _readable_user_tags(database) -> int:
-    """The oracle: user tags in the damaged file whose tag row and photo row still read (one by one)."""
-    import sqlite3
-
-    conn = sqlite3.connect(database)
-    kept = 0
-    for photo_id, tag_id in conn.execute("SELECT photo_id, tag_id FROM photo_tags WHERE source = 'user'").fetchall():
-        try:
-            if conn.execute("SELECT 1 FROM photos WHERE rowid = ?", (photo_id,)).fetchone() and \
-                    conn.execute("SELECT 1 FROM tags WHERE rowid = ?", (tag_id,)).fetchone():
-                kept += 1
-        except sqlite3.DatabaseError:
-            pass
-    conn.close()
-    return kept
-
-
 @pytest.mark.parametrize("target", ["sqlite_autoindex_photos_1", "photos"])
 def test_a_damaged_library_is_said_on_every_command_and_repair_keeps_the_tags_still_readable(
         tmp_path, tiny_model_package, capsys, target):
@@ -312,7 +295,8 @@ def test_a_damaged_library_is_said_on_every_command_and_repair_keeps_the_tags_st
     assert "backup of the damaged file" in out and "user tags on photos kept:" in out
     backups = list(database.parent.glob("library.db.damaged-*"))
     assert len([b for b in backups if not b.name.endswith(("-wal", "-shm"))]) == 1
-    expected = _readable_user_tags(next(b for b in backups if not b.name.endswith(("-wal", "-shm"))))
+    with benchmark_module("damaged_library") as drill:  # the oracle: SQLite alone, row by row
+        expected = drill.readable_user_tags(next(b for b in backups if not b.name.endswith(("-wal", "-shm"))))
     with store.Library() as library:
         assert library.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         tagged = library.conn.execute("SELECT count(*) FROM photo_tags WHERE source = 'user'").fetchone()[0]

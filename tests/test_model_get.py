@@ -290,28 +290,13 @@ def test_transformers_js_layout_equals_the_transformers_model(monkeypatch, tmp_p
     from test_checkpoints import features, hf_clip
 
     hf = hf_clip("gelu")
-
-    class Vision(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.hf = hf
-
-        def forward(self, pixel_values):
-            return features(self.hf.get_image_features(pixel_values=pixel_values))
-
-    class Text(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.hf = hf
-
-        def forward(self, input_ids):
-            return features(self.hf.get_text_features(input_ids=input_ids))
-
+    vision = Graph(hf, lambda model, pixel_values: features(model.get_image_features(pixel_values=pixel_values)))
+    text_tower = Graph(hf, lambda model, input_ids: features(model.get_text_features(input_ids=input_ids)))
     folder = tmp_path / "xenova" / "onnx"
     folder.mkdir(parents=True)
-    _export_tower(Vision(), torch.zeros(2, 3, 32, 32), folder / "vision_model.onnx", "pixel_values", "image_embeds",
+    _export_tower(vision, torch.zeros(2, 3, 32, 32), folder / "vision_model.onnx", "pixel_values", "image_embeds",
                   {0: "batch_size"})
-    _export_tower(Text(), torch.from_numpy(get_tokenizer()(["a photo", "two words"], context_length=77)),
+    _export_tower(text_tower, torch.from_numpy(get_tokenizer()(["a photo", "two words"], context_length=77)),
                   folder / "text_model.onnx", "input_ids", "text_embeds", {0: "batch_size", 1: "sequence_length"})
     entry = catalog_entry("tiny-xenova", "tester/clip-tiny", "transformers.js",
                           {"image": "onnx/vision_model.onnx", "text": "onnx/text_model.onnx"})
@@ -324,6 +309,22 @@ def test_transformers_js_layout_equals_the_transformers_model(monkeypatch, tmp_p
             input_ids=torch.from_numpy(get_tokenizer()(HARD_STRINGS, context_length=77)))).numpy()
     assert cosine_rows(got["image"], image).min() >= 0.9999
     assert cosine_rows(got["text"], text).min() >= 0.9999
+
+
+class Graph(torch.nn.Module):
+    """`forward(model, *inputs)` over `model` as one module, so that its weights export with the graph."""
+
+    def __init__(self, model: torch.nn.Module, forward):
+        super().__init__()
+        self.model, self._forward = model, forward
+
+    def forward(self, *inputs):
+        return self._forward(self.model, *inputs)
+
+
+def normalised_image_graph(model) -> Graph:
+    """Immich's image graph: the image tower with the L2 normalisation inside."""
+    return Graph(model, lambda clip, image: torch.nn.functional.normalize(clip.encode_image(image), dim=-1))
 
 
 def _save_external(path: Path) -> None:
@@ -341,28 +342,14 @@ def _save_external(path: Path) -> None:
 def test_immich_layout_fixed_batch_int32_normalised_external_data_squash(rclip_model, monkeypatch, tmp_path):
     """Immich's export: image -> embedding and int32 text -> embedding, both L2-normalised in the graph, batch
     fixed at 1, weights in external-data files; preprocess_cfg.json asks for squash resizing (bilinear)."""
-
-    class Image_(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.model = rclip_model
-
-        def forward(self, image):
-            return torch.nn.functional.normalize(self.model.encode_image(image), dim=-1)
-
-    class Text(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.model = rclip_model
-
-        def forward(self, text):
-            return torch.nn.functional.normalize(self.model.encode_text(text.long()), dim=-1)
-
     root = tmp_path / "immich"
     (root / "visual").mkdir(parents=True)
     (root / "textual").mkdir()
-    _export_tower(Image_(), torch.zeros(1, 3, 32, 32), root / "visual" / "model.onnx", "image", "embedding", {})
-    _export_tower(Text(), torch.zeros(1, 77, dtype=torch.int32), root / "textual" / "model.onnx", "text",
+    _export_tower(normalised_image_graph(rclip_model), torch.zeros(1, 3, 32, 32), root / "visual" / "model.onnx",
+                  "image", "embedding", {})
+    text_graph = Graph(rclip_model,
+                       lambda model, text: torch.nn.functional.normalize(model.encode_text(text.long()), dim=-1))
+    _export_tower(text_graph, torch.zeros(1, 77, dtype=torch.int32), root / "textual" / "model.onnx", "text",
                   "embedding", {})
     _save_external(root / "textual" / "model.onnx")
     (root / "visual" / "preprocess_cfg.json").write_text(json.dumps(
@@ -413,19 +400,12 @@ def test_a_multilingual_text_tower_with_its_own_tokenizer_json(rclip_model, monk
             pooled = (self.embed(input_ids.long()) * mask).sum(1) / mask.sum(1)
             return torch.nn.functional.normalize(self.project(pooled), dim=-1)
 
-    class Image_(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.model = rclip_model
-
-        def forward(self, image):
-            return torch.nn.functional.normalize(self.model.encode_image(image), dim=-1)
-
     text_model = MClip().eval()
     root = tmp_path / "mclip"
     (root / "visual").mkdir(parents=True)
     (root / "textual").mkdir()
-    _export_tower(Image_(), torch.zeros(1, 3, 32, 32), root / "visual" / "model.onnx", "image", "embedding", {})
+    _export_tower(normalised_image_graph(rclip_model), torch.zeros(1, 3, 32, 32), root / "visual" / "model.onnx",
+                  "image", "embedding", {})
     with torch.no_grad():
         torch.onnx.export(text_model, (torch.ones(1, 77, dtype=torch.int32), torch.ones(1, 77, dtype=torch.int32)),
                           str(root / "textual" / "model.onnx"), input_names=["input_ids", "attention_mask"],

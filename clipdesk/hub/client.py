@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from clipdesk import __version__
-from clipdesk.errors import ClipdeskError
+from clipdesk.errors import ClipdeskError, is_disk_full
 from clipdesk.progress import Progress
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
@@ -72,6 +72,11 @@ def git_blob_oid(path: Path) -> str:
     return digest.hexdigest()
 
 
+def partial_path(target: Path) -> Path:
+    """Where a download of `target` collects until it is complete and verified."""
+    return target.with_name(target.name + ".part")
+
+
 class _KeepRedirects(urllib.request.HTTPRedirectHandler):
     """HEAD requests stop at the first redirect: its headers carry the file's hash and size."""
 
@@ -95,11 +100,7 @@ class HubClient:
         self._opener = urllib.request.build_opener()
         self._head_opener = urllib.request.build_opener(_KeepRedirects())
         self._headers = {"User-Agent": f"clipdesk/{__version__}"}
-        token = os.environ.get("HF_TOKEN")
-        if token:  # gated repositories; only ever sent to the hub itself (see _request)
-            self._token = token
-        else:
-            self._token = None
+        self._token = os.environ.get("HF_TOKEN") or None  # gated repositories; sent to the hub only (_request)
 
     def resolve_url(self, repo: str, revision: str, path: str) -> str:
         return (f"{self.endpoint}/{urllib.parse.quote(repo, safe='/')}/resolve/"
@@ -178,7 +179,7 @@ class HubClient:
 
     def _refusal(self, error: urllib.error.HTTPError, repo: str, revision: str, path: str) -> HubError:
         code = error.headers.get("X-Error-Code", "") if error.headers else ""
-        where = f"{self.endpoint}"
+        where = self.endpoint
         if error.code == 404 and code == "RepoNotFound":
             return HubError(f"the model hub ({where}) has no repository {repo!r} (or it is private)")
         if error.code == 404 and code == "RevisionNotFound":
@@ -209,7 +210,7 @@ class HubClient:
             raise HubError(f"{remote.repo}/{remote.path}: the hub now serves another file than the catalog pins "
                            f"(SHA-256 {remote.sha256[:12]}…, expected {expected_sha256[:12]}…); refused")
         target.parent.mkdir(parents=True, exist_ok=True)
-        part = target.with_name(target.name + ".part")
+        part = partial_path(target)
         digest = hashlib.sha256()
         have = _hash_existing(part, digest, remote.size)
         failures = 0
@@ -228,15 +229,14 @@ class HubClient:
             except (urllib.error.URLError, OSError, TimeoutError, socket.timeout) as error:
                 if isinstance(error, urllib.error.HTTPError):
                     raise self._refusal(error, remote.repo, remote.revision, remote.path) from None
-                if _disk_full(error):
+                if is_disk_full(error):
                     raise HubError(f"the disk is full while writing {part}: free some space, then run the same "
                                    f"command again to resume ({have:,} bytes kept)") from None
                 failures += 1
                 if failures > RETRIES:
                     raise self._unreachable(error) from None
                 time.sleep(min(2.0 ** failures, 10.0) * 0.25)
-                have = part.stat().st_size if part.exists() else 0
-                digest = hashlib.sha256()
+                digest = hashlib.sha256()  # the failed transfer fed it bytes `have` does not count: start over
                 have = _hash_existing(part, digest, remote.size)
         actual = digest.hexdigest()
         size = part.stat().st_size
@@ -313,9 +313,3 @@ def _hash_existing(part: Path, digest, size: int | None) -> int:
             digest.update(chunk)
             have += len(chunk)
     return have
-
-
-def _disk_full(error: BaseException) -> bool:
-    import errno
-
-    return isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)

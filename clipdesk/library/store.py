@@ -388,12 +388,22 @@ class Library:
         return self._read_embeddings(model)[2]
 
     def _read_embeddings(self, model: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        rows: list[tuple[int, bytes]] = []
+        """(ids, vectors, damaged ids), read and checked in chunks: the blobs are never held whole beside
+        the matrix. The first chunk's common width is the model's."""
+        ids, vectors, damaged = [], [], [np.zeros(0, np.int64)]
+        dim = None
         cursor = self.conn.execute("SELECT photo_id, vector FROM embeddings WHERE model = ? ORDER BY photo_id",
                                    (model,))
         while chunk := cursor.fetchmany(_FETCH_CHUNK):
-            rows.extend(chunk)
-        return sound_vectors(rows)
+            chunk_ids, chunk_vectors, chunk_damaged = sound_vectors(chunk, dim)
+            damaged.append(chunk_damaged)
+            if len(chunk_ids):
+                dim = chunk_vectors.shape[1]
+                ids.append(chunk_ids)
+                vectors.append(chunk_vectors)
+        if not ids:
+            return np.zeros(0, np.int64), np.zeros((0, 0), VECTOR_DTYPE), np.concatenate(damaged)
+        return np.concatenate(ids), np.concatenate(vectors), np.concatenate(damaged)
 
     def forget_damaged_embeddings(self, model: str) -> int:
         """Delete `model`'s damaged vectors, so that indexing makes them again; returns how many."""

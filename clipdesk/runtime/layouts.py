@@ -18,6 +18,7 @@ import numpy as np
 from clipdesk import __version__
 from clipdesk.errors import ModelPackageError
 from clipdesk.runtime.package import TOKENIZER_CLIP_BPE, TOKENIZER_HF, Manifest, load_package
+from clipdesk.runtime.package_io import INTERPOLATIONS, RESIZE_MODES
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,7 @@ def immich_preprocessing(path: Path) -> dict[str, Any]:
                   "resize": data.get("resize_mode", "shortest"), "interpolation": data.get("interpolation", "bicubic")}
     except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
         raise ModelPackageError(f"{path}: not a preprocessing config ({type(exc).__name__}: {exc})") from None
-    if result["resize"] not in ("shortest", "squash") or result["interpolation"] not in ("bicubic", "bilinear"):
+    if result["resize"] not in RESIZE_MODES or result["interpolation"] not in INTERPOLATIONS:
         raise ModelPackageError(f"{path}: resize_mode {result['resize']!r} / interpolation "
                                 f"{result['interpolation']!r} are not supported")
     return result

@@ -19,10 +19,10 @@ from pathlib import Path
 
 from clipdesk import paths
 from clipdesk.errors import ClipdeskError
-from clipdesk.hub.client import HubClient, HubError, RemoteFile
+from clipdesk.hub.client import HubClient, HubError, RemoteFile, partial_path
 from clipdesk.progress import Progress
 from clipdesk.runtime.catalog import CatalogEntry
-from clipdesk.runtime.package import MANIFEST, ModelPackage, load_package
+from clipdesk.runtime.package import MANIFEST, ModelPackage, load_package, save_manifest
 from clipdesk.runtime.registry import (
     clean_staging_leftovers, install_package, model_entries, set_default_model, staging_dir,
 )
@@ -46,7 +46,7 @@ class DownloadPlan:
         left = 0
         for path, remote in self.remotes.items():
             target = self.folder / path
-            part = target.with_name(target.name + ".part")
+            part = partial_path(target)
             have = target.stat().st_size if target.exists() else part.stat().st_size if part.exists() else 0
             left += max((remote.size or 0) - have, 0)
         return left
@@ -129,7 +129,7 @@ def fetch_files(plan: DownloadPlan, only: list[str] | None = None, client: HubCl
         remote, target = plan.remotes[path], plan.folder / path
         expected = plan.entry.sha256.get(roles.get(path, ""), plan.entry.sha256.get(path))
         if target.exists():
-            os.replace(target, target.with_name(target.name + ".part"))  # finished before: verified again below
+            os.replace(target, partial_path(target))  # finished before: verified again below
         hashes[path] = client.download(remote, target, expected_sha256=expected, progress=progress,
                                        done_before=done, total=total)
         done += target.stat().st_size
@@ -177,7 +177,7 @@ def install_download(plan: DownloadPlan, hashes: dict[str, str], *, device: str 
             os.replace(plan.folder / path, target)
             files[inside] = {"sha256": sha, "bytes": target.stat().st_size}
         manifest = wrap_download(entry, staged, files, plan.commit)
-        _write(staged, manifest)
+        save_manifest(staged, manifest)
         package = load_package(staged)
         report = check_model(package, known_answer=entry.known_answer, device=device)
         log(f"verified {entry.package_name}: {len(files)} files match their SHA-256, both towers run, "
@@ -188,7 +188,7 @@ def install_download(plan: DownloadPlan, hashes: dict[str, str], *, device: str 
                                  "known_answer_photos": report.lines,
                                  "photos_per_second": round(report.photos_per_second, 1),
                                  "provider": report.provider}
-        _write(staged, manifest)
+        save_manifest(staged, manifest)
         return load_package(install_package(staged, entry.package_name))
     except BaseException:
         shutil.rmtree(staged, ignore_errors=True)
@@ -202,10 +202,3 @@ def _package_prefix(entry: CatalogEntry) -> str:
     manifest_path = entry.files.get("manifest", MANIFEST)
     folder = manifest_path.rpartition("/")[0]
     return folder + "/" if folder else ""
-
-
-def _write(folder: Path, manifest) -> None:
-    temporary = folder / (MANIFEST + ".tmp")
-    temporary.write_text(manifest.to_json(), encoding="utf-8")
-    os.replace(temporary, folder / MANIFEST)
-

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from clipdesk.atomic import write_atomically
 from clipdesk.errors import ModelPackageError
 
 MANIFEST = "manifest.json"
@@ -232,6 +233,9 @@ def write_manifest(folder: Path, manifest: Manifest, files: list[str] | None = N
     for file_name in files:
         file_path = folder / file_name
         manifest.files[file_name] = {"sha256": sha256_of(file_path), "bytes": file_path.stat().st_size}
-    temporary = folder / (MANIFEST + ".tmp")
-    temporary.write_text(manifest.to_json(), encoding="utf-8")
-    os.replace(temporary, folder / MANIFEST)
+    save_manifest(folder, manifest)
+
+
+def save_manifest(folder: Path, manifest: Manifest) -> None:
+    """Write the manifest as it is, in one rename (its presence means the package is complete)."""
+    write_atomically(str(folder / MANIFEST), manifest.to_json().encode("utf-8"))

@@ -16,7 +16,10 @@ from pathlib import Path, PurePosixPath
 
 from clipdesk import paths
 from clipdesk.errors import ModelPackageError
-from clipdesk.runtime.package import MANIFEST, Manifest, ModelPackage, check_model_name, load_package
+from clipdesk.runtime.package import (
+    MANIFEST, Manifest, ModelPackage, check_model_name, load_package, save_manifest,
+)
+from clipdesk.runtime.package_io import PackageIO
 from clipdesk.runtime.registry import install_package, staging_dir
 
 MAX_MANIFEST_BYTES = 4 << 20
@@ -42,10 +45,9 @@ def _manifest(text: bytes, source: str) -> Manifest:
     if len(text) > MAX_MANIFEST_BYTES:
         raise ModelPackageError(f"{source}: the manifest is {len(text):,} bytes, too large to be one")
     manifest = Manifest.from_json(text.decode("utf-8", errors="replace"), source)
-    listed = set(manifest.files)
-    package = ModelPackage(Path("."), manifest)
-    for needed in (package.io.image.file, package.io.text.file, *package.io.extra_files):
-        if needed not in listed:
+    io = PackageIO.from_manifest(manifest, source)
+    for needed in (io.image.file, io.text.file, *io.extra_files):
+        if needed not in manifest.files:
             raise ModelPackageError(f"{source}: the manifest lists no size and checksum for {needed}; "
                                     "re-export the package")
     for name, info in manifest.files.items():
@@ -148,7 +150,7 @@ def import_package(source: str | Path, name: str | None = None, *, replace: bool
         final_name = check_model_name(name or package.manifest.name)
         if final_name != package.manifest.name:
             package.manifest.name = final_name
-            (staged / MANIFEST).write_text(package.manifest.to_json(), encoding="utf-8")
+            save_manifest(staged, package.manifest)
         return load_package(install_package(staged, final_name, replace=replace))
     except ModelPackageError as exc:
         shutil.rmtree(staged, ignore_errors=True)

@@ -10,7 +10,9 @@ unless every file matched its SHA-256 and both towers ran (get_model's promise).
 
 from __future__ import annotations
 
+import html
 import os
+import re
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont, QFontMetrics, QPalette
@@ -55,10 +57,7 @@ def recommended_entry(catalog_file: str | os.PathLike | None = None):
     except ClipdeskError:
         return None
     entry = next((entry for entry in entries.values() if entry.recommended), None)
-    try:
-        return entry.choose(None) if entry is not None else None
-    except ClipdeskError:
-        return entry
+    return _default_choice(entry) if entry is not None else None
 
 
 def get_photo_model_text(catalog_file: str | os.PathLike | None = None) -> str:
@@ -505,17 +504,14 @@ class GetModelDialog(QDialog):
         self._probe_lane.shutdown(timeout_s)
 
     def done(self, result: int) -> None:
+        """Every way of closing the dialog ends here (a close event rejects it)."""
         if self.progress is not None:
             self.progress.cancel()  # closing stops the download; the part files stay for a resume
         super().done(result)
 
-    def closeEvent(self, event) -> None:
-        if self.progress is not None:
-            self.progress.cancel()
-        super().closeEvent(event)
-
 
 def _default_choice(entry):
+    """The entry with its default variant, or its first when it names none."""
     try:
         return entry.choose(None)
     except ClipdeskError:
@@ -523,11 +519,8 @@ def _default_choice(entry):
 
 
 def _html(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return html.escape(text, quote=False)
 
 
-def _plain(html: str) -> str:
-    import re
-
-    text = re.sub(r"<[^>]+>", "", html)
-    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+def _plain(rich: str) -> str:
+    return html.unescape(re.sub(r"<[^>]+>", "", rich))
