@@ -65,3 +65,19 @@ def write_lines_atomically(path: str, lines: Iterable[str]) -> int:
             handle.write((line + "\n").encode("utf-8"))
             count += 1
     return count
+
+
+@contextmanager
+def folder_in_place_of(target, staging):
+    """Yields the empty folder `staging`, which replaces the folder `target` when the block ends without an
+    error, and is removed when it does not (a killed process leaves only the hidden staging folder)."""
+    import shutil
+
+    try:
+        yield staging
+        if os.path.exists(target):
+            shutil.rmtree(target)
+        os.rename(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise

@@ -18,7 +18,7 @@ from conftest import reference_checkpoint, reference_expected
 from clipdesk.errors import CheckpointError
 from clipdesk.model import ClipConfig, build_model, create_model
 from clipdesk.model.checkpoints import Checkpoint, load_checkpoint, read_torchscript_state_dict
-from clipdesk.model.hf_convert import ConversionError, convert_hf_clip
+from clipdesk.checkpoint.hf_names import ConversionError, convert_hf_clip
 
 REFERENCE_IMAGES = Path(__file__).parent / "fixtures" / "reference"
 
@@ -464,9 +464,10 @@ def test_huggingface_weights_file_with_config_beside_it(tmp_path, hf_model):
 
 def test_huggingface_conversion_layout(hf_model):
     _, hf = hf_model
-    hf_state = hf.state_dict()
+    hf_state = {k: v.numpy() for k, v in hf.state_dict().items()}
     converted = convert_hf_clip(hf_state, hf.config.to_dict())
-    state = converted.state_dict
+    state = {k: torch.from_numpy(v) for k, v in converted.state_dict.items()}
+    hf_state = {k: torch.from_numpy(v) for k, v in hf_state.items()}
     q = hf_state["text_model.encoder.layers.1.self_attn.q_proj.weight"]
     v = hf_state["text_model.encoder.layers.1.self_attn.v_proj.bias"]
     assert torch.equal(state["transformer.resblocks.1.attn.in_proj_weight"][:64], q)
@@ -487,9 +488,9 @@ def test_huggingface_fp16_folder(tmp_path, hf_model):
     copy.deepcopy(hf).half().save_pretrained(tmp_path)
     checkpoint = load_checkpoint(tmp_path)
     assert checkpoint.source_dtype == "float16"
-    reference = convert_hf_clip({k: v.half() for k, v in hf.state_dict().items()}, hf.config.to_dict())
+    reference = convert_hf_clip({k: v.half().numpy() for k, v in hf.state_dict().items()}, hf.config.to_dict())
     for key, value in reference.state_dict.items():
-        assert torch.equal(checkpoint.state_dict[key], value), key
+        assert torch.equal(checkpoint.state_dict[key], torch.from_numpy(value)), key
 
 
 @pytest.mark.parametrize("change, named", [
@@ -511,7 +512,7 @@ def test_huggingface_configs_that_cannot_convert(tmp_path, hf_model, change, nam
 
 def test_huggingface_single_tower_is_refused(hf_model):
     _, hf = hf_model
-    state = {k: v for k, v in hf.state_dict().items() if not k.startswith("vision_model.")}
+    state = {k: v.numpy() for k, v in hf.state_dict().items() if not k.startswith("vision_model.")}
     with pytest.raises(ConversionError, match="vision_model"):
         convert_hf_clip(state, hf.config.to_dict())
 

@@ -74,7 +74,7 @@ def test_failed_verification_leaves_nothing(tmp_path, monkeypatch):
     def broken_compare(reference, candidate):
         return 1.0, 0.5
 
-    monkeypatch.setattr(onnx_export, "_compare", broken_compare)
+    monkeypatch.setattr(onnx_export, "compare", broken_compare)
     with pytest.raises(ClipdeskError, match="does not match PyTorch"):
         export_package(random_model(SMALL_VIT), tmp_path / "out", name="x", log=lambda _: None)
     assert list(tmp_path.iterdir()) == []

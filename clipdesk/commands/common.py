@@ -8,17 +8,12 @@ import sys
 from clipdesk.errors import ClipdeskError
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
-TRAIN_EXTRA_HINT = (
-    "importing PyTorch checkpoints needs clipdesk's training components (pip install 'clipdesk[train]'); "
-    "ready model packages (a folder or .zip with manifest.json) import without them"
-)
+TRAIN_EXTRA_HINT = "training needs clipdesk's training components (pip install 'clipdesk[train]')"
 # The installed app (PyInstaller bundle) leaves the training components out on purpose, and pip cannot
 # add them to a bundle: point to the way that works.
 FROZEN_TRAIN_HINT = (
-    "importing PyTorch checkpoints and training need clipdesk's training components, which this app leaves "
-    "out; convert the checkpoint where Python is installed (pip install 'clipdesk[train]', then "
-    "`clipdesk model export CHECKPOINT OUT_DIR`) and import the model package here: ready model packages "
-    "(a folder or .zip with manifest.json) import without them"
+    "training needs clipdesk's training components, which this app leaves out; train where Python is "
+    "installed (pip install 'clipdesk[train]') and import the trained model here"
 )
 
 

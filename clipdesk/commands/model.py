@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from clipdesk.commands.common import DEVICE_CHOICES, log, print_json, require_train_side
+from clipdesk.commands.common import DEVICE_CHOICES, log, print_json
 from clipdesk.errors import ClipdeskError
 
 PRECISION_CHOICES = ("fp32", "fp16", "int8")
@@ -55,26 +55,33 @@ def cmd_import(args) -> int:
         if args.default:
             set_default_model(package.name)
     else:
-        require_train_side()
-        from clipdesk.model.checkpoint_import import import_checkpoint
+        from clipdesk.checkpoint.importer import import_checkpoint
 
         package = import_checkpoint(source, name=args.name, activation=args.activation, precision=args.precision,
                                     license=args.license, description=args.description, templates=args.templates,
-                                    make_default=args.default,
-                                    log=log)
+                                    make_default=args.default, legacy_loader=legacy_loader(), log=log)
     print(f"imported {package.name} -> {package.path}" + (" (default)" if args.default else ""))
     return 0
 
 
 def cmd_export(args) -> int:
-    require_train_side()
-    from clipdesk.model.checkpoint_import import export_checkpoint
+    from clipdesk.checkpoint.importer import export_checkpoint
 
     package = export_checkpoint(args.checkpoint, args.out_dir, name=args.name, activation=args.activation,
                                 precision=args.precision, license=args.license, description=args.description,
-                                templates=args.templates, lexicon=args.lexicon, log=log)
+                                templates=args.templates, lexicon=args.lexicon, legacy_loader=legacy_loader(),
+                                log=log)
     print(f"wrote {package.path}")
     return 0
+
+
+def legacy_loader():
+    """torch.load for PyTorch's pre-1.6 format where torch is installed; everything else reads without it."""
+    try:
+        from clipdesk.model.checkpoints import legacy_load
+    except ImportError:
+        return None
+    return legacy_load
 
 
 def cmd_default(args) -> int:

@@ -2,7 +2,7 @@
 
 from clipdesk.model.build import build_model, config_from_state_dict, create_model
 from clipdesk.model.clip import CLIP
-from clipdesk.model.config import CONFIGS, ClipConfig, get_config
+from clipdesk.checkpoint.architecture import CONFIGS, ClipConfig, get_config
 
 __all__ = [
     "CLIP",

@@ -10,7 +10,7 @@ import math
 import torch
 from torch import nn
 
-from clipdesk.model.config import ClipConfig
+from clipdesk.checkpoint.architecture import ClipConfig
 from clipdesk.model.modified_resnet import ModifiedResNet
 from clipdesk.model.transformer import LayerNorm, Transformer, causal_mask
 from clipdesk.model.vision_transformer import VisionTransformer

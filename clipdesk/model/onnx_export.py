@@ -6,7 +6,6 @@ killed export leaves nothing half-written where the app looks for models.
 
 from __future__ import annotations
 
-import datetime as _dt
 import logging
 import shutil
 import warnings
@@ -17,39 +16,22 @@ from pathlib import Path
 import numpy as np
 import onnx
 import torch
-from PIL import Image, ImageDraw
 from torch import nn
 
-from clipdesk import __version__
+from clipdesk.checkpoint.graphs import FP16_SUFFIX, PRECISIONS
+from clipdesk.checkpoint.importer import clip_manifest, staged_package
+from clipdesk.checkpoint.onnx_proto import IR_VERSION, OPSET
+from clipdesk.checkpoint.verification import (
+    MAX_ABS_DIFF_FP32, MIN_COSINE, VERIFY_CAPTIONS, compare, verification_images,
+)
 from clipdesk.errors import ClipdeskError
 from clipdesk.model.clip import CLIP
 from clipdesk.runtime.package import (
-    IMAGE_FILE, IMAGE_INPUT, IMAGE_OUTPUT, LEXICON_FILE, TEXT_FILE, TEXT_INPUT, TEXT_OUTPUT, Manifest, ModelPackage,
+    IMAGE_FILE, IMAGE_INPUT, IMAGE_OUTPUT, LEXICON_FILE, TEXT_FILE, TEXT_INPUT, TEXT_OUTPUT, ModelPackage,
     check_templates, load_package, write_manifest,
 )
-from clipdesk.runtime.registry import staging_dir
 from clipdesk.runtime.preprocess import OPENAI_MEAN, OPENAI_STD, preprocess_batch
 from clipdesk.runtime.tokenizer import get_tokenizer
-
-OPSET = 18
-# ONNX Runtime 1.2x-1.3x reads IR versions up to 10-13; newer onnx packages write 14 by default.
-IR_VERSION = 10
-PRECISIONS = ("fp32", "fp16", "int8")
-FP16_SUFFIX = "__fp16"  # an fp16-stored initializer's name: its fp32 name + this
-# Agreement required between PyTorch (fp32) and ONNX Runtime on the verification inputs. fp32 must
-# match to float rounding; fp16 weights and int8 quantisation change the numbers, so they are held
-# to a cosine similarity instead.
-MAX_ABS_DIFF_FP32 = 1e-3
-MIN_COSINE = {"fp32": 0.99999, "fp16": 0.999, "int8": 0.95}
-
-VERIFY_CAPTIONS = [
-    "a photo of a dog",
-    "kids on a beach at sunset",
-    "",
-    "a cat face emoji 😺",
-    "東京の夜景",
-    "an extremely long caption " + "that keeps going " * 30,
-]
 
 
 class _Tower(nn.Module):
@@ -73,26 +55,6 @@ class VerificationReport:
     def line(self) -> str:
         return (f"max abs diff vs PyTorch: image {self.image_max_abs_diff:.2e}, text {self.text_max_abs_diff:.2e}; "
                 f"min cosine: image {self.image_min_cosine:.6f}, text {self.text_min_cosine:.6f}")
-
-
-def verification_images(count: int = 4, size: int = 256) -> list[Image.Image]:
-    """Deterministic drawings (gradients, shapes, lines) that go through the real preprocessing."""
-    rng = np.random.default_rng(1234)
-    images = []
-    for index in range(count):
-        ramp = np.linspace(0, 255, size, dtype=np.float32)
-        base = np.stack([np.add.outer(ramp * (c + 1) / 3, ramp[::-1] * index / count) % 256 for c in range(3)], -1)
-        image = Image.fromarray(base.astype(np.uint8), "RGB")
-        draw = ImageDraw.Draw(image)
-        for _ in range(6):
-            x0, y0 = rng.integers(0, size - 40, 2)
-            x1, y1 = x0 + rng.integers(20, 120), y0 + rng.integers(20, 120)
-            colour = tuple(int(v) for v in rng.integers(0, 256, 3))
-            shape = (draw.ellipse, draw.rectangle)[int(rng.integers(0, 2))]
-            shape((int(x0), int(y0), int(x1), int(y1)), fill=colour)
-        # Non-square on purpose: exercises resize-shortest-side and the center crop.
-        images.append(image.resize((size + 64 * index, size)))
-    return images
 
 
 def _export_tower(module: nn.Module, example: torch.Tensor, path: Path, input_name: str, output_name: str,
@@ -165,13 +127,6 @@ def _quantize_int8(path: Path) -> None:
     quantized.unlink()
 
 
-def _compare(reference: np.ndarray, candidate: np.ndarray) -> tuple[float, float]:
-    diff = float(np.abs(reference - candidate).max())
-    cosine = (reference * candidate).sum(-1) / (
-        np.linalg.norm(reference, axis=-1) * np.linalg.norm(candidate, axis=-1) + 1e-12)
-    return diff, float(cosine.min())
-
-
 def verify_package(model: CLIP, package: ModelPackage, precision: str = "fp32") -> VerificationReport:
     """Run both ONNX files in ONNX Runtime on real inputs and compare with PyTorch in fp32."""
     from clipdesk.runtime.encoders import ImageEncoder, TextEncoder
@@ -184,11 +139,11 @@ def verify_package(model: CLIP, package: ModelPackage, precision: str = "fp32") 
         expected_text = model.encode_text(torch.from_numpy(token_ids)).float().numpy()
     # Two batch sizes: a graph that froze the batch dimension fails here.
     image = ImageEncoder(package, device="cpu").encode_pixels(pixels, batch_size=3, normalize=False)
-    image_diff, image_cos = _compare(expected_image, image)
+    image_diff, image_cos = compare(expected_image, image)
     # The text graph runs cut to each batch's longest caption: in batches of mixed lengths, and each
     # caption alone at its own length (2 tokens for "", all of context_length for the long one).
     text_encoder = TextEncoder(package, device="cpu")
-    text_runs = [_compare(expected_text, text_encoder.encode_ids(token_ids, batch_size=size, normalize=False))
+    text_runs = [compare(expected_text, text_encoder.encode_ids(token_ids, batch_size=size, normalize=False))
                  for size in (4, 1)]
     text_diff, text_cos = max(diff for diff, _ in text_runs), min(cosine for _, cosine in text_runs)
     report = VerificationReport(image_diff, text_diff, image_cos, text_cos)
@@ -225,13 +180,11 @@ def export_package(
         from clipdesk.runtime.lexicon import Lexicon
 
         Lexicon.read(Path(lexicon))  # a bad file is refused before any work
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not (overwrite and out_dir.is_dir()):
-        raise ClipdeskError(f"{out_dir} already exists; choose another output folder")
     model = model.float().eval()
-    config = model.config
-    staging = staging_dir(out_dir.parent)
-    try:
+    manifest = clip_manifest(model.config, name=name, logit_scale=float(model.logit_scale.detach().exp().item()),
+                             precision=precision, mean=mean, std=std, provenance=provenance, license=license,
+                             description=description, templates=templates)
+    with staged_package(Path(out_dir), overwrite) as staging:
         export_fp32_graphs(model, staging)
         if lexicon is not None:
             shutil.copyfile(lexicon, staging / LEXICON_FILE)
@@ -240,32 +193,10 @@ def export_package(
                 _store_weights_fp16(staging / file_name)
             elif precision == "int8":
                 _quantize_int8(staging / file_name)
-        manifest = Manifest(
-            name=name,
-            architecture=config.to_dict(),
-            embed_dim=config.embed_dim,
-            image_resolution=config.image_resolution,
-            mean=tuple(float(v) for v in mean),
-            std=tuple(float(v) for v in std),
-            context_length=config.context_length,
-            logit_scale=float(model.logit_scale.detach().exp().item()),
-            precision=precision,
-            provenance={"created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-                        "clipdesk_version": __version__, **(provenance or {})},
-            license=license,
-            description=description,
-            templates=templates,
-        )
         write_manifest(staging, manifest)
         report = verify_package(model, load_package(staging), precision)
         log(f"verified {name} ({precision}) in ONNX Runtime: {report.line()}")
         manifest.verification = {"inputs": f"{len(verification_images())} images, {len(VERIFY_CAPTIONS)} captions",
                                   **report.__dict__}
         write_manifest(staging, manifest)
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        staging.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return load_package(out_dir)

@@ -27,7 +27,7 @@ import torch
 
 from clipdesk.errors import ClipdeskError
 from clipdesk.model.clip import CLIP
-from clipdesk.model.config import ClipConfig
+from clipdesk.checkpoint.architecture import ClipConfig
 from clipdesk.model.onnx_export import FP16_SUFFIX, export_fp32_graphs, verify_package
 from clipdesk.runtime.package import IMAGE_FILE, TEXT_FILE, ModelPackage
 

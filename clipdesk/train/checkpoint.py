@@ -24,8 +24,9 @@ from safetensors.torch import save_file
 from clipdesk.errors import CheckpointError
 from clipdesk.model.build import build_model
 from clipdesk.model.clip import CLIP
-from clipdesk.model.config import ClipConfig
-from clipdesk.model.weights_format import is_clipdesk_metadata, read_weights_metadata, weights_metadata
+from clipdesk.atomic import folder_in_place_of
+from clipdesk.checkpoint.architecture import ClipConfig
+from clipdesk.checkpoint.weights_format import is_clipdesk_metadata, read_weights_metadata, weights_metadata
 
 WEIGHTS_FILE = "model.safetensors"
 STATE_FILE = "state.pt"
@@ -124,19 +125,12 @@ def save_checkpoint(out_dir: Path, model: CLIP, optimizer: torch.optim.Optimizer
     folder = checkpoints_dir(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"step-{state['step']:08d}"
-    staging = Path(tempfile.mkdtemp(prefix=".incoming-", dir=folder))
-    try:
+    with folder_in_place_of(target, Path(tempfile.mkdtemp(prefix=".incoming-", dir=folder))) as staging:
         save_weights(model, staging / WEIGHTS_FILE, mean, std, step=str(state["step"]))
         payload = {**state, "optimizer": optimizer.state_dict(), "torch_rng": torch.get_rng_state()}
         if torch.cuda.is_available():
             payload["cuda_rng"] = torch.cuda.get_rng_state_all()
         torch.save(payload, staging / STATE_FILE)
-        if target.exists():
-            shutil.rmtree(target)
-        staging.rename(target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     for old in _step_folders(out_dir)[:-KEEP]:
         shutil.rmtree(old, ignore_errors=True)
     for leftover in folder.glob(".incoming-*"):

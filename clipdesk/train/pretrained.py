@@ -17,7 +17,7 @@ from pathlib import Path
 
 from clipdesk.errors import ClipdeskError
 from clipdesk.model.clip import CLIP
-from clipdesk.model.config import ClipConfig
+from clipdesk.checkpoint.architecture import ClipConfig
 from clipdesk.runtime.package import MANIFEST, PROVENANCE_CHECKPOINT, ModelPackage
 from clipdesk.runtime.preprocess import OPENAI_MEAN, OPENAI_STD
 from clipdesk.train.checkpoint import WEIGHTS_FILE, is_clipdesk_weights, latest_checkpoint, model_from_weights

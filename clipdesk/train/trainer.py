@@ -25,7 +25,7 @@ import torch
 
 from clipdesk.errors import ClipdeskError
 from clipdesk.model.clip import CLIP
-from clipdesk.model.config import CONFIGS, ClipConfig, get_config
+from clipdesk.checkpoint.architecture import CONFIGS, ClipConfig, get_config
 from clipdesk.progress import Progress
 from clipdesk.runtime.package import PROVENANCE_CHECKPOINT
 from clipdesk.runtime.preprocess import OPENAI_MEAN, OPENAI_STD

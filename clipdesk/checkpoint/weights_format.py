@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from clipdesk.errors import CheckpointError, ClipdeskError
-from clipdesk.model.config import ClipConfig
+from clipdesk.checkpoint.architecture import ClipConfig
 
 FORMAT = "clipdesk-clip"
 FORMAT_KEY = "format"

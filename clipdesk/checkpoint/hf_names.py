@@ -1,7 +1,7 @@
 """Hugging Face `transformers` CLIPModel weights → OpenAI-layout state dict.
 
-Pure tensor/dict work: no file access and no `transformers` import. `checkpoints.py` reads the files
-(config.json, safetensors or a weights-only torch.load) and calls `convert_hf_clip`.
+Pure array/dict work on numpy arrays: no file access, no torch and no `transformers` import. reader.py
+reads the files (config.json, safetensors or a PyTorch zip checkpoint) and calls `convert_hf_clip`.
 
 Name mapping (HF → OpenAI), per tower (`text_model.` → text, `vision_model.` → `visual.`):
 
@@ -28,7 +28,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import torch
+import numpy as np
 
 # Activations clipdesk's CLIP implements; HF's "quick_gelu" is x * sigmoid(1.702 x) and "gelu" the
 # exact erf GELU, the same functions as OpenAI's QuickGELU and torch.nn.GELU().
@@ -48,7 +48,7 @@ class ConversionError(ValueError):
 
 @dataclass
 class ConvertedClip:
-    state_dict: dict[str, torch.Tensor]  # OpenAI names, float32
+    state_dict: dict[str, np.ndarray]  # OpenAI names, float32
     activation: str  # "quick_gelu" or "gelu"
     vision_heads: int
     text_heads: int
@@ -128,7 +128,7 @@ def _layer_indices(keys, prefix: str) -> list[int]:
     return found
 
 
-def convert_hf_clip(hf_state_dict: Mapping[str, torch.Tensor], config: Mapping) -> ConvertedClip:
+def convert_hf_clip(hf_state_dict: Mapping[str, np.ndarray], config: Mapping) -> ConvertedClip:
     """Convert a transformers CLIPModel state dict (+ its config.json as a dict) to OpenAI layout.
 
     Every HF tensor must be consumed; leftovers, missing tensors, unsupported activations or layer
@@ -138,7 +138,7 @@ def convert_hf_clip(hf_state_dict: Mapping[str, torch.Tensor], config: Mapping) 
         raise ConversionError("config.json is not a JSON object")
     src = {k: v for k, v in hf_state_dict.items()}
     for key, value in src.items():
-        if not isinstance(value, torch.Tensor):
+        if not isinstance(value, np.ndarray):
             raise ConversionError(f"{key!r} is not a tensor")
     missing_towers = [t for t in ("text_model.", "vision_model.") if not any(k.startswith(t) for k in src)]
     if missing_towers:
@@ -152,20 +152,20 @@ def convert_hf_clip(hf_state_dict: Mapping[str, torch.Tensor], config: Mapping) 
     used: set[str] = set()
     missing: list[str] = []
 
-    def take(key: str) -> torch.Tensor | None:
+    def take(key: str) -> np.ndarray | None:
         value = src.get(key)
         if value is None:
             missing.append(key)
             return None
         used.add(key)
-        return value.float() if value.is_floating_point() else value
+        return value.astype(np.float32, copy=False) if value.dtype.kind == "f" else value
 
-    out: dict[str, torch.Tensor] = {}
+    out: dict[str, np.ndarray] = {}
 
     def put(dst: str, key: str, transpose: bool = False) -> None:
         value = take(key)
         if value is not None:
-            out[dst] = value.t().contiguous() if transpose else value.contiguous()
+            out[dst] = np.array(value.T if transpose else value, order="C")
 
     def blocks(hf_prefix: str, dst_prefix: str) -> None:
         for i in _layer_indices(src, hf_prefix):
@@ -175,7 +175,7 @@ def convert_hf_clip(hf_state_dict: Mapping[str, torch.Tensor], config: Mapping) 
                 if all(t is not None for t in qkv):
                     if len({tuple(t.shape[1:]) for t in qkv}) != 1:
                         raise ConversionError(f"{h}self_attn q/k/v {part} shapes differ")
-                    out[f"{d}attn.in_proj_{part}"] = torch.cat(qkv, dim=0).contiguous()
+                    out[f"{d}attn.in_proj_{part}"] = np.concatenate(qkv, axis=0)
                 put(f"{d}attn.out_proj.{part}", f"{h}self_attn.out_proj.{part}")
                 put(f"{d}ln_1.{part}", f"{h}layer_norm1.{part}")
                 put(f"{d}mlp.c_fc.{part}", f"{h}mlp.fc1.{part}")
