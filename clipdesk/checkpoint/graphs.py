@@ -24,6 +24,7 @@ import numpy as np
 from clipdesk import __version__
 from clipdesk.checkpoint import onnx_proto as proto
 from clipdesk.checkpoint.architecture import ClipConfig, resnet_stages
+from clipdesk.checkpoint.reader import float32
 from clipdesk.runtime.package import IMAGE_INPUT, IMAGE_OUTPUT, TEXT_INPUT, TEXT_OUTPUT
 
 PRECISIONS = ("fp32", "fp16", "int8")
@@ -70,8 +71,8 @@ class _Graph:
         name = key + "__transposed" if transpose else key
 
         def values() -> np.ndarray:
-            array = np.asarray(self.weights[key], dtype=np.float32)
-            return np.ascontiguousarray(array.T if transpose else array)
+            array = float32(self.weights[key])
+            return np.ascontiguousarray(array.T) if transpose else array
 
         count = int(np.prod(shape, dtype=np.int64))
         if self.precision == "int8" and channel_axis is not None and count >= _SMALL:

@@ -48,7 +48,7 @@ class ConversionError(ValueError):
 
 @dataclass
 class ConvertedClip:
-    state_dict: dict[str, np.ndarray]  # OpenAI names, float32
+    state_dict: dict[str, np.ndarray]  # OpenAI names, dtypes as given
     activation: str  # "quick_gelu" or "gelu"
     vision_heads: int
     text_heads: int
@@ -158,7 +158,7 @@ def convert_hf_clip(hf_state_dict: Mapping[str, np.ndarray], config: Mapping) ->
             missing.append(key)
             return None
         used.add(key)
-        return value.astype(np.float32, copy=False) if value.dtype.kind == "f" else value
+        return value
 
     out: dict[str, np.ndarray] = {}
 

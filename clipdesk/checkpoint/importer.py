@@ -23,7 +23,7 @@ from clipdesk import __version__, paths
 from clipdesk.atomic import folder_in_place_of
 from clipdesk.checkpoint.architecture import ClipConfig, config_from_state_dict, mismatch
 from clipdesk.checkpoint.graphs import PRECISIONS, GraphTooLarge, write_tower
-from clipdesk.checkpoint.reader import Checkpoint, LegacyLoader, read_checkpoint
+from clipdesk.checkpoint.reader import Checkpoint, LegacyLoader, float32, read_checkpoint
 from clipdesk.checkpoint.verification import MIN_COSINE, VERIFY_CAPTIONS, compare, verification_images
 from clipdesk.errors import CheckpointError, ClipdeskError
 from clipdesk.runtime.package import (
@@ -110,6 +110,7 @@ def _run_towers(package: ModelPackage) -> tuple[np.ndarray, np.ndarray, np.ndarr
     manifest = package.manifest
     pixels = preprocess_batch(verification_images(), manifest.image_resolution, manifest.mean, manifest.std)
     token_ids = get_tokenizer()(VERIFY_CAPTIONS, context_length=manifest.context_length)
+    # One session at a time: each holds a copy of its tower's weights.
     image = ImageEncoder(package, device="cpu").encode_pixels(pixels, batch_size=3, normalize=False)
     text = TextEncoder(package, device="cpu")
     return image, text.encode_ids(token_ids, batch_size=4, normalize=False), text.encode_ids(
@@ -153,7 +154,7 @@ def write_checkpoint_package(checkpoint: Checkpoint, config: ClipConfig, out_dir
 
         Lexicon.read(Path(lexicon))  # a bad file is refused before any work
     weights = checkpoint.state_dict
-    logit_scale = float(np.exp(np.asarray(weights["logit_scale"], np.float64).reshape(-1)[0]))
+    logit_scale = float(np.exp(float32(weights["logit_scale"]).astype(np.float64).reshape(-1)[0]))
     manifest = clip_manifest(config, name=name, logit_scale=logit_scale, precision="fp32", provenance=provenance,
                              license=license, description=description, templates=templates)
     with staged_package(Path(out_dir), overwrite) as staging:

@@ -60,7 +60,8 @@ class Checkpoint:
     """Weights in OpenAI's layout, ready for `build_model(state_dict, activation, vision_heads=...,
     text_heads=...)`."""
 
-    state_dict: dict[str, np.ndarray]  # OpenAI key names; floating tensors float32
+    # OpenAI key names; tensors as the file stores them (often read-only views of it): float32() widens one
+    state_dict: dict[str, np.ndarray]
     activation: str | None  # "quick_gelu" / "gelu" when the file says so, else None
     source_format: str  # one of SOURCE_FORMATS
     source_dtype: str  # narrowest floating dtype in the file, e.g. "float16"
@@ -78,8 +79,8 @@ class _Refusal(Exception):
     """Internal: a problem with the file; read_checkpoint prefixes the path."""
 
 
-# numpy has no bfloat16: such tensors are read as this two-byte record type (the raw bits) and widened to
-# float32 by _finish, so that the narrowest dtype of the file can still be reported.
+# numpy has no bfloat16: such tensors are read as this two-byte record type (the raw bits), which float32()
+# widens.
 BFLOAT16 = np.dtype([("bfloat16", "<u2")])
 
 # Reads PyTorch's legacy (pre-1.6) format into plain containers of numpy arrays; only torch can, so the
@@ -482,7 +483,8 @@ _UNSUPPORTED = (
 
 def _finish(raw: Mapping, activation: str | None, source_format: str,
             source_dtype: str | None = None) -> Checkpoint:
-    """Validate an (unwrapped, unprefixed) OpenAI-layout state dict and widen it to float32."""
+    """Validate an (unwrapped, unprefixed) OpenAI-layout state dict. Tensors stay as stored: a model is
+    written one tensor at a time, so widening each as it is written keeps one copy of the weights in memory."""
     state = {k: v for k, v in raw.items() if k not in METADATA_KEYS
              and k.rsplit(".", 1)[-1] not in _DERIVED_BUFFERS}
     for key, value in state.items():
@@ -513,8 +515,7 @@ def _finish(raw: Mapping, activation: str | None, source_format: str,
             raise _Refusal(f"{key!r} has unsupported dtype {_dtype_name(value.dtype)}")
     if source_dtype is None:
         source_dtype = _narrowest_dtype(state)
-    widened = {k: _widened(v) for k, v in state.items()}
-    return Checkpoint(widened, activation, source_format, source_dtype)
+    return Checkpoint(state, activation, source_format, source_dtype)
 
 
 _FLOATS = (BFLOAT16, np.dtype("<f2"), np.dtype("<f4"), np.dtype("<f8"))  # narrowest first
@@ -526,13 +527,15 @@ def _dtype_name(dtype: np.dtype) -> str:
         dtype.str[1:], dtype.name)
 
 
-def _widened(value: np.ndarray) -> np.ndarray:
-    """float32 for floating tensors, as a new writable array; other tensors copied as they are."""
+def float32(value: np.ndarray) -> np.ndarray:
+    """A floating tensor of a checkpoint as a new float32 array (bfloat16 included)."""
     if value.dtype == BFLOAT16:
         return bfloat16_to_float32(np.array(value, order="C"))
-    if value.dtype in _FLOATS:
-        return np.array(value, dtype=np.float32, order="C")
-    return np.array(value, order="C")
+    return np.array(value, dtype=np.float32, order="C")
+
+
+def is_floating(value: np.ndarray) -> bool:
+    return value.dtype in _FLOATS
 
 
 def _narrowest_dtype(state: Mapping) -> str:

@@ -27,8 +27,9 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     """Read a CLIP checkpoint file or folder; its state dict as float32 (floating) torch tensors.
     Raises CheckpointError (one line) on any problem."""
     checkpoint = reader.read_checkpoint(path, legacy_loader=legacy_load)
-    return dataclasses.replace(checkpoint, state_dict={k: torch.from_numpy(v)
-                                                       for k, v in checkpoint.state_dict.items()})
+    return dataclasses.replace(checkpoint, state_dict={
+        k: torch.from_numpy(reader.float32(v) if reader.is_floating(v) else np.array(v))
+        for k, v in checkpoint.state_dict.items()})
 
 
 def read_torchscript_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
