@@ -142,7 +142,7 @@ def _write_and_run(staging: Path, manifest: Manifest, config: ClipConfig, weight
 
 
 def write_checkpoint_package(checkpoint: Checkpoint, config: ClipConfig, out_dir: Path, *, name: str,
-                             precision: str = "fp32", provenance: Mapping | None = None, license: str = "unknown",
+                             mean=OPENAI_MEAN, std=OPENAI_STD, precision: str = "fp32", provenance: Mapping | None = None, license: str = "unknown",
                              description: str = "", templates: Sequence[str] = (), lexicon: str | Path | None = None,
                              overwrite: bool = False, log: Callable[[str], None] = print) -> ModelPackage:
     """Write the checkpoint's two graphs and manifest at `out_dir`, run them, and refuse them unless sound."""
@@ -155,8 +155,8 @@ def write_checkpoint_package(checkpoint: Checkpoint, config: ClipConfig, out_dir
         Lexicon.read(Path(lexicon))  # a bad file is refused before any work
     weights = checkpoint.state_dict
     logit_scale = float(np.exp(float32(weights["logit_scale"]).astype(np.float64).reshape(-1)[0]))
-    manifest = clip_manifest(config, name=name, logit_scale=logit_scale, precision="fp32", provenance=provenance,
-                             license=license, description=description, templates=templates)
+    manifest = clip_manifest(config, name=name, logit_scale=logit_scale, precision="fp32", mean=mean, std=std,
+                             provenance=provenance, license=license, description=description, templates=templates)
     with staged_package(Path(out_dir), overwrite) as staging:
         started = time.perf_counter()
         if lexicon is not None:

@@ -135,10 +135,14 @@ def cmd_get(args) -> int:
     from clipdesk.hub.client import HubClient
     from clipdesk.progress import TerminalBar
     from clipdesk.runtime.catalog import find_entry, load_catalog
-    from clipdesk.runtime.model_get import get_model, licence_texts, prepare_download
+    from clipdesk.runtime.model_get import entry_for_repo, get_model, licence_texts, prepare_download
 
-    entry = find_entry(args.name, load_catalog(args.catalog)).choose(args.variant)
     client = HubClient()
+    catalog = load_catalog(args.catalog)
+    if "/" in args.name and args.name not in catalog:  # OWNER/REPO: any OpenCLIP or transformers CLIP repository
+        entry = entry_for_repo(args.name, client).choose(args.variant)
+    else:
+        entry = find_entry(args.name, catalog).choose(args.variant)
     log(f"{entry.title} ({entry.package_name}) from {client.endpoint}/{entry.repo}, about {entry.download_mb:,.0f} MB")
     plan = prepare_download(entry, client)
     log(f"licence: {entry.licence}")
@@ -207,7 +211,8 @@ def register(commands) -> None:
     catalog.set_defaults(handler=cmd_catalog)
 
     get = actions.add_parser("get", help="download a model from the catalog, verify it and install it")
-    get.add_argument("name", help="a name from `clipdesk model catalog`")
+    get.add_argument("name", help="a name from `clipdesk model catalog`, or OWNER/REPO: any OpenCLIP or transformers "
+                                  "CLIP repository of the model hub, converted without PyTorch")
     get.add_argument("--variant", help="a variant of the model (fp16, quantized, ...; default: the entry's)")
     get.add_argument("--default", action="store_true", help="make it the default model")
     get.add_argument("--yes", action="store_true", help="accept the licence and download without asking")

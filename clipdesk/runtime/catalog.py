@@ -1,7 +1,9 @@
 """The catalog of models a user can get from the model hub: resources/catalog.json, plus `--catalog FILE`.
 
 Schema (docs/catalog.md): each entry names a hub repository, a revision, a layout (how that repository
-lays out its files: layouts.py) and the files for the image and text towers, with what the manifest needs
+lays out its files: layouts.py) and the files for the image and text towers (ONNX layouts) or the weights
+and their config (the `openclip` and `transformers` layouts, converted at install: clipdesk/checkpoint), with
+what the manifest needs
 that the files do not say (image size, context length, mean/std), its licence, pinned SHA-256s where the
 public record has them, the download size, and the published ImageNet zero-shot accuracy. `variants`
 override files, hashes and size for other precisions of the same model (transformers.js' fp16/quantized).
@@ -21,11 +23,17 @@ from clipdesk.runtime.package import check_model_name, check_relative_path
 from clipdesk.runtime.preprocess import OPENAI_MEAN, OPENAI_STD
 
 CATALOG_FILE = "catalog.json"
-LAYOUTS = ("clipdesk", "rclip", "transformers.js", "immich")
+ONNX_LAYOUTS = ("rclip", "transformers.js", "immich")
+# Weights only, converted without torch at install: OpenCLIP's hub folders (open_clip_model.safetensors or
+# open_clip_pytorch_model.bin + open_clip_config.json) and transformers CLIPModel folders (config.json +
+# model.safetensors or pytorch_model.bin). Files: {"weights": ..., "config": ...}; the architecture, image
+# size and context length come from the weights.
+WEIGHT_LAYOUTS = ("openclip", "transformers")
+LAYOUTS = ("clipdesk", *ONNX_LAYOUTS, *WEIGHT_LAYOUTS)
 _REPO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _REQUIRED = ("name", "title", "about", "repo", "revision", "layout", "files", "image_size", "context_length",
-             "licence", "download_mb")
+             "licence", "download_mb")  # image_size and context_length: not for WEIGHT_LAYOUTS
 _OPTIONAL = ("mean", "std", "licence_files", "sha256", "imagenet_zero_shot", "known_answer", "variants",
              "default_variant", "logit_scale", "languages", "recommended", "needs", "folders")
 _VARIANT_KEYS = ("files", "sha256", "download_mb", "about")
@@ -91,11 +99,13 @@ class CatalogEntry:
         return data
 
 
-def _entry(data: Any, source: str) -> CatalogEntry:
+def entry_from_json(data: Any, source: str) -> CatalogEntry:
+    """One catalog entry from its JSON, checked as in a catalog file."""
     if not isinstance(data, dict):
         raise CatalogError(f"{source}: each model must be a JSON object")
     where = f"{source}: model {data.get('name', '?')!r}"
-    missing = [key for key in _REQUIRED if key not in data]
+    optional = ("image_size", "context_length") if data.get("layout") in WEIGHT_LAYOUTS else ()
+    missing = [key for key in _REQUIRED if key not in data and key not in optional]
     if missing:
         raise CatalogError(f"{where} lacks {', '.join(missing)}")
     unknown = sorted(set(data) - set(_REQUIRED) - set(_OPTIONAL))
@@ -109,10 +119,14 @@ def _entry(data: Any, source: str) -> CatalogEntry:
         raise CatalogError(f"{where}: repo must be OWNER/NAME, not {data['repo']!r}")
     if data["layout"] not in LAYOUTS:
         raise CatalogError(f"{where}: unknown layout {data['layout']!r} (known: {', '.join(LAYOUTS)})")
+    weights = data["layout"] in WEIGHT_LAYOUTS
     for key in ("image_size", "context_length"):
-        if not isinstance(data[key], int) or isinstance(data[key], bool) or not 1 < data[key] <= 4096:
+        if weights and key not in data:
+            data = {**data, key: 0}  # read from the weights
+        elif not isinstance(data[key], int) or isinstance(data[key], bool) or not 1 < data[key] <= 4096:
             raise CatalogError(f"{where}: {key} must be a positive whole number")
-    _check_files(data["files"], where, needs_towers=data["layout"] != "clipdesk")
+    _check_files(data["files"], where, needs=("weights",) if weights else ("image", "text")
+                 if data["layout"] != "clipdesk" else ())
     _check_hashes(data.get("sha256", {}), where)
     variants = data.get("variants", {})
     if not isinstance(variants, dict):
@@ -120,7 +134,7 @@ def _entry(data: Any, source: str) -> CatalogEntry:
     for variant, info in variants.items():
         if not isinstance(info, dict) or set(info) - set(_VARIANT_KEYS):
             raise CatalogError(f"{where}: variant {variant!r} may set only {', '.join(_VARIANT_KEYS)}")
-        _check_files(info.get("files", {}), f"{where}, variant {variant!r}", needs_towers=False)
+        _check_files(info.get("files", {}), f"{where}, variant {variant!r}", needs=())
         _check_hashes(info.get("sha256", {}), f"{where}, variant {variant!r}")
     if data.get("default_variant") is not None and data["default_variant"] not in variants:
         raise CatalogError(f"{where}: default_variant {data['default_variant']!r} is not among its variants")
@@ -147,11 +161,11 @@ def _safe_path(name: Any, where: str) -> str:
         raise CatalogError(str(exc)) from None
 
 
-def _check_files(files: Any, where: str, needs_towers: bool) -> None:
+def _check_files(files: Any, where: str, needs: tuple[str, ...]) -> None:
     if not isinstance(files, dict) or not all(isinstance(k, str) for k in files):
         raise CatalogError(f"{where}: files must map roles (image, text, ...) to paths in the repository")
-    if needs_towers and not {"image", "text"} <= set(files):
-        raise CatalogError(f"{where}: files needs at least image and text")
+    if not set(needs) <= set(files):
+        raise CatalogError(f"{where}: files needs at least {' and '.join(needs)}")
     for path in files.values():
         _safe_path(path, where)
 
@@ -174,7 +188,7 @@ def read_catalog(path: Path) -> dict[str, CatalogEntry]:
         raise CatalogError(f"{path}: a catalog is a JSON object with a list of models")
     entries = {}
     for item in data["models"]:
-        entry = _entry(item, str(path))
+        entry = entry_from_json(item, str(path))
         entries[entry.name] = entry
     return entries
 

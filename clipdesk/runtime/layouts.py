@@ -191,3 +191,22 @@ def _clipdesk_manifest(entry, root: Path, files: dict[str, dict[str, Any]], comm
     manifest.name = entry.package_name
     manifest.provenance = {**manifest.provenance, "hub": _provenance(entry, commit)}
     return manifest
+
+
+def weights_preprocessing(root: Path, entry) -> tuple[list[float], list[float]]:
+    """Mean and std for weights downloaded under `root`: OpenCLIP's open_clip_config.json (preprocess_cfg) or
+    transformers' preprocessor_config.json (image_mean, image_std) where they say, else the catalog entry's."""
+    for role, section, keys in (("config", "preprocess_cfg", ("mean", "std")),
+                                ("preprocess_config", None, ("image_mean", "image_std"))):
+        path = root / entry.files[role] if role in entry.files else None
+        if path is None or not path.is_file():
+            continue
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            data = data.get(section) or {} if section else data
+            mean, std = ([float(v) for v in data[key]] for key in keys)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            continue  # says nothing of it: the next source, or the entry's
+        if len(mean) == len(std) == 3 and min(std) > 0:
+            return mean, std
+    return list(entry.mean), list(entry.std)

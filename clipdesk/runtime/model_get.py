@@ -4,7 +4,8 @@ Steps, each of which may fail and leave nothing registered:
 1. ask the hub for every file's size and hash (HEAD), so a missing repository or file is known at once;
 2. check free disk space for what is left to fetch;
 3. download into <data dir>/downloads/<repo>/ (resumable `.part` files, SHA-256 checked: hub/client.py);
-4. move the files into a hidden staging folder, write the manifest (layouts.py: io block, hashes);
+4. move the files into a hidden staging folder, write the manifest (layouts.py: io block, hashes); weights
+   (the openclip and transformers layouts) are converted into ONNX graphs instead (clipdesk/checkpoint);
 5. load it as any package (paths inside, sizes as listed), run both towers on the known-answer photos;
 6. rename it into the model store in one step, then drop the download folder.
 """
@@ -21,7 +22,7 @@ from clipdesk import paths
 from clipdesk.errors import ClipdeskError
 from clipdesk.hub.client import HubClient, HubError, RemoteFile, partial_path
 from clipdesk.progress import Progress
-from clipdesk.runtime.catalog import CatalogEntry
+from clipdesk.runtime.catalog import WEIGHT_LAYOUTS, CatalogEntry, CatalogError
 from clipdesk.runtime.package import MANIFEST, ModelPackage, load_package, save_manifest
 from clipdesk.runtime.registry import (
     clean_staging_leftovers, install_package, model_entries, set_default_model, staging_dir,
@@ -162,10 +163,11 @@ def get_model(entry: CatalogEntry, *, plan: DownloadPlan | None = None, client: 
 def install_download(plan: DownloadPlan, hashes: dict[str, str], *, device: str = "auto",
                      log: Callable[[str], None] = print) -> ModelPackage:
     """Assemble the downloaded files into a package in staging, verify it, and rename it into the store."""
-    from clipdesk.runtime.known_answer import check_model
     from clipdesk.runtime.layouts import wrap_download
 
     entry = plan.entry
+    if entry.layout in WEIGHT_LAYOUTS:
+        return _install_weights(plan, hashes, device=device, log=log)
     staged = staging_dir()
     try:
         strip = _package_prefix(entry)
@@ -179,20 +181,115 @@ def install_download(plan: DownloadPlan, hashes: dict[str, str], *, device: str 
         manifest = wrap_download(entry, staged, files, plan.commit)
         save_manifest(staged, manifest)
         package = load_package(staged)
-        report = check_model(package, known_answer=entry.known_answer, device=device)
-        log(f"verified {entry.package_name}: {len(files)} files match their SHA-256, both towers run, "
-            + (report.summary() if entry.known_answer else f"known-answer check skipped ({report.summary()})")
-            + f"; {report.speed()}")
-        manifest.verification = {"hashes": "SHA-256 of every file checked on download",
-                                 "known_answer": report.summary() if entry.known_answer else "skipped",
-                                 "known_answer_photos": report.lines,
-                                 "photos_per_second": round(report.photos_per_second, 1),
-                                 "provider": report.provider}
+        manifest.verification = _known_answer(package, entry, f"{len(files)} files match their SHA-256",
+                                              device, log)
         save_manifest(staged, manifest)
         return load_package(install_package(staged, entry.package_name))
     except BaseException:
         shutil.rmtree(staged, ignore_errors=True)
         raise
+
+
+def _known_answer(package: ModelPackage, entry: CatalogEntry, checked: str, device: str,
+                  log: Callable[[str], None]) -> dict:
+    """Run the known-answer photos (refusing a model that fails them, where the entry asks); the figures for
+    the manifest's verification."""
+    from clipdesk.runtime.known_answer import check_model
+
+    report = check_model(package, known_answer=entry.known_answer, device=device)
+    log(f"verified {entry.package_name}: {checked}, both towers run, "
+        + (report.summary() if entry.known_answer else f"known-answer check not required ({report.summary()})")
+        + f"; {report.speed()}")
+    return {"hashes": "SHA-256 of every file checked on download",
+            "known_answer": report.summary() if entry.known_answer else "not required",
+            "known_answer_photos": report.lines, "photos_per_second": round(report.photos_per_second, 1),
+            "provider": report.provider}
+
+
+def _install_weights(plan: DownloadPlan, hashes: dict[str, str], *, device: str,
+                     log: Callable[[str], None]) -> ModelPackage:
+    """Convert downloaded weights (an OpenCLIP or transformers folder) into a package, without torch."""
+    from clipdesk.checkpoint.graphs import PRECISIONS
+    from clipdesk.checkpoint.importer import read_for_package, write_checkpoint_package
+    from clipdesk.runtime.layouts import weights_preprocessing
+
+    entry = plan.entry
+    checkpoint, config, provenance = read_for_package(plan.folder, None, None, log)
+    for key, found in (("image_size", config.image_resolution), ("context_length", config.context_length)):
+        if getattr(entry, key) not in (0, found):
+            raise CatalogError(f"{entry.name}: the catalog says {key} {getattr(entry, key)}, the weights {found}")
+    mean, std = weights_preprocessing(plan.folder, entry)
+    hub = {"source": "model hub", "repo": entry.repo, "revision": entry.revision, "commit": plan.commit,
+           "layout": entry.layout, "variant": entry.variant, "files": hashes}
+    staged = staging_dir() / "package"
+    try:
+        package = write_checkpoint_package(
+            checkpoint, config, staged, name=entry.package_name, mean=mean, std=std,
+            precision=entry.variant if entry.variant in PRECISIONS else "fp32",
+            provenance={**provenance, "hub": hub}, license=entry.licence, description=entry.about, log=log)
+        del checkpoint  # the weights (often a memory map of the download) are not needed any more
+        manifest = package.manifest
+        manifest.verification["known_answer"] = _known_answer(
+            package, entry, f"{len(hashes)} downloaded files match their SHA-256", device, log)
+        save_manifest(staged, manifest)
+        return load_package(install_package(staged, entry.package_name))
+    finally:
+        shutil.rmtree(staged.parent, ignore_errors=True)
+
+
+_OPENCLIP_WEIGHTS = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
+_HF_WEIGHTS = ("model.safetensors", "pytorch_model.bin")
+_LICENCE_FILES = ("LICENSE", "LICENSE.txt", "LICENSE.md", "LICENCE")
+
+
+def entry_for_repo(repo: str, client: HubClient | None = None, revision: str = "main") -> CatalogEntry:
+    """A catalog entry for any OpenCLIP or transformers CLIP repository of the hub, from its file list:
+    OpenCLIP's files where the repository has their config, else transformers' (safetensors first)."""
+    from clipdesk.runtime.catalog import entry_from_json
+
+    client = client or HubClient()
+    remotes = {remote.path: remote for remote in client.list_folder(repo, revision, "")}
+    layout = files = None
+    weights = next((name for name in _OPENCLIP_WEIGHTS if name in remotes), None)
+    if weights and "open_clip_config.json" in remotes:
+        layout, files = "openclip", {"weights": weights, "config": "open_clip_config.json"}
+    elif "config.json" in remotes and any(name in remotes for name in _HF_WEIGHTS):
+        layout = "transformers"
+        files = {"weights": next(name for name in _HF_WEIGHTS if name in remotes), "config": "config.json"}
+        if "preprocessor_config.json" in remotes:
+            files["preprocess_config"] = "preprocessor_config.json"
+    elif weights:
+        layout, files = "openclip", {"weights": weights}
+    if layout is None:
+        shown = ", ".join(sorted(remotes)[:8])
+        raise CatalogError(f"{repo} holds no OpenCLIP or transformers CLIP weights ({', '.join(_OPENCLIP_WEIGHTS)}, "
+                           f"or config.json with {' or '.join(_HF_WEIGHTS)}); its files: {shown}")
+    size = sum(remotes[path].size or 0 for path in files.values())
+    return entry_from_json({
+        "name": repo.rpartition("/")[2][:100], "title": repo, "repo": repo, "revision": revision, "layout": layout,
+        "about": f"{repo} from the model hub (not in clipdesk's catalog), converted from its {layout} weights.",
+        "files": files, "licence": _licence_of(repo, revision, remotes, client), "download_mb": round(size / 1e6),
+        "licence_files": [name for name in _LICENCE_FILES if name in remotes],
+        # Fine-tuned and domain models may not name everyday photos: the check is shown, not required.
+        "known_answer": False,
+        "variants": {precision: {} for precision in ("fp32", "fp16", "int8")}, "default_variant": "fp32",
+    }, f"the model hub's {repo}")
+
+
+def _licence_of(repo: str, revision: str, remotes: dict[str, RemoteFile], client: HubClient) -> str:
+    """The `license:` of the repository's model card (its README's YAML header), or "unknown"."""
+    import re
+    import tempfile
+
+    if "README.md" not in remotes or (remotes["README.md"].size or 0) > 1 << 20:
+        return "unknown"
+    with tempfile.TemporaryDirectory() as scratch:
+        target = Path(scratch) / "README.md"
+        client.download(remotes["README.md"], target, progress=Progress())
+        text = target.read_text(encoding="utf-8", errors="replace")
+    header = text.split("---", 2)[1] if text.startswith("---") and text.count("---") >= 2 else ""
+    match = re.search(r"^license:\s*['\"]?([^'\"\n]+)", header, re.MULTILINE)
+    return match.group(1).strip() if match else "unknown"
 
 
 def _package_prefix(entry: CatalogEntry) -> str:
