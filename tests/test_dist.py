@@ -20,6 +20,7 @@ import time
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 pytestmark = pytest.mark.slow
@@ -112,7 +113,7 @@ def test_built_app_indexes_and_searches_without_python(tmp_path, request):
     assert Path(json.loads(similar.stdout)[0]["path"]) == example
 
     # 4. Models: the bundled ones (resources/models/ at build time) are found inside the bundle; a PyTorch
-    # checkpoint is refused with what to do; a ready package (.zip) imports.
+    # checkpoint and a ready package (.zip) import.
     listed = run_app(executable, ["model", "list", "--json"], environment, tmp_path)
     assert listed.returncode == 0, listed.stderr
     bundled = [row for row in json.loads(listed.stdout) if row["bundled"]]
@@ -120,11 +121,34 @@ def test_built_app_indexes_and_searches_without_python(tmp_path, request):
                      if not manifest.parent.name.startswith("."))
     assert sorted(row["name"] for row in bundled) == shipped
     assert all(Path(row["path"]).resolve().is_relative_to(bundle.resolve()) for row in bundled)
-    checkpoint = tmp_path / "model.pt"
-    checkpoint.write_bytes(b"PK\x03\x04 not really a checkpoint")
-    refused = run_app(executable, ["model", "import", str(checkpoint)], environment, tmp_path)
-    assert refused.returncode == 1
-    assert "training components" in refused.stderr and "model package" in refused.stderr, refused.stderr
+    # A PyTorch checkpoint (fp16 state dict, as OpenAI releases them) imports with no torch in the bundle, and
+    # embeds like the PyTorch model it holds; a damaged one is refused in one line.
+    import torch
+    from test_checkpoints import randomized, vit_config
+
+    from clipdesk.model import create_model
+
+    torch_model = randomized(create_model(vit_config()))
+    checkpoint = tmp_path / "vit-tiny.pt"
+    torch.save({k: v.half() if v.is_floating_point() else v for k, v in torch_model.state_dict().items()}, checkpoint)
+    converted = run_app(executable, ["model", "import", str(checkpoint), "--name", "frozen-import"], environment,
+                        tmp_path)
+    assert converted.returncode == 0, converted.stderr
+    features = tmp_path / "frozen-import.npz"
+    embedded = run_app(executable, ["embed", "--model", "frozen-import", "--text", "a red car", "--out",
+                                    str(features)], environment, tmp_path)
+    assert embedded.returncode == 0, embedded.stderr
+    from clipdesk.runtime.tokenizer import get_tokenizer
+
+    half = torch_model.half().float()  # the weights the checkpoint holds
+    with torch.no_grad():
+        expected = half.encode_text(torch.from_numpy(get_tokenizer()(["a red car"], context_length=77))).numpy()
+    with np.load(features) as got:
+        assert float((got["text"] * expected).sum() / np.linalg.norm(expected)) >= 0.9999
+    damaged = tmp_path / "model.pt"
+    damaged.write_bytes(b"PK\x03\x04 not really a checkpoint")
+    refused = run_app(executable, ["model", "import", str(damaged)], environment, tmp_path)
+    assert refused.returncode == 1 and "truncated or damaged" in refused.stderr, refused.stderr
     assert "Traceback" not in refused.stderr
     package_zip = tmp_path / "tiny.zip"
     with zipfile.ZipFile(package_zip, "w") as zipped:
