@@ -10,8 +10,9 @@ import time
 import numpy as np
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QImage
+from PySide6.QtWidgets import QDialogButtonBox
 from test_ui_support import (MODEL_NAME, app, bundled_dir, drop_urls, installed_model, make_photos,  # noqa: F401
-                             open_window, wait_indexed, wait_model, wait_results)
+                             open_window, press, wait_focus_in, wait_indexed, wait_model, wait_results)
 
 from clipdesk import paths
 from clipdesk.library import indexer as indexer_module
@@ -194,6 +195,31 @@ def test_settings_switches_the_default_model_and_the_window_follows(tmp_path, in
                                 for i in range(models.table.topLevelItemCount())), timeout=30000)
     dialog.close()
     models.shutdown()
+
+
+def test_ctrl_comma_opens_settings_and_esc_close_or_the_title_bar_close_it(installed_model, open_window, qtbot):
+    window = open_window()
+
+    def open_settings():
+        window.activateWindow()  # as the user's click on it would, once a dialog is gone
+        wait_focus_in(qtbot, window)
+        press(qtbot, Qt.Key.Key_Comma, Qt.KeyboardModifier.ControlModifier)
+        qtbot.waitUntil(lambda: window.settings is not None and window.settings.isVisible())
+        wait_focus_in(qtbot, window.settings)
+        return window.settings
+
+    dialog = open_settings()
+    press(qtbot, Qt.Key.Key_Escape)
+    qtbot.waitUntil(lambda: not dialog.isVisible() and window.settings is None)
+
+    dialog = open_settings()
+    close = dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Close)
+    qtbot.mouseClick(close, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not dialog.isVisible() and window.settings is None)
+
+    dialog = open_settings()
+    assert dialog.close()  # what the title bar's close button does
+    qtbot.waitUntil(lambda: not dialog.isVisible() and window.settings is None)
 
 
 def test_settings_imports_a_package_in_a_child_process_and_reports_failures(tmp_path, bundled_dir,
