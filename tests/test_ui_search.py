@@ -9,12 +9,15 @@ import time
 import numpy as np
 import pytest
 from PySide6.QtCore import QItemSelectionModel, Qt
+from PySide6.QtWidgets import QApplication
 from test_ui_support import (MODEL_NAME, app, bundled_dir, drop_urls, installed_model,  # noqa: F401
-                             make_photos, open_window, wait_indexed, wait_model, wait_results)
+                             make_photos, open_window, press, wait_focus_in, wait_indexed, wait_model,
+                             wait_results)
 
 from clipdesk.library.indexer import index_folders
 from clipdesk.library.store import Library
 from clipdesk.search.searcher import Searcher
+from clipdesk.tagging.tags import tags_of_photos
 from clipdesk.ui.library_service import ResultSet
 from clipdesk.ui.photo_grid import (FAILED_ROLE, PHOTO_IDS_MIME, SCORE_ROLE, THUMBNAIL_ROLE, PhotoGridModel,
                                     PhotoGridView, photo_ids_from_mime)
@@ -131,18 +134,78 @@ def test_find_similar_from_the_grid_and_keys(indexed_window, qtbot):
 
 
 def test_photo_view_shows_facts_and_steps_through_the_grid(indexed_window, qtbot):
-    window, _ = indexed_window
-    view = window.photo_view
-    window.grid.previewRequested.emit(2)
+    window, photos = indexed_window
+    view, grid = window.photo_view, window.grid
+    assert window.results.names == [photo.name for photo in photos]  # row i shows photo000i.jpg
+    grid.setFocus()
+    grid.setCurrentIndex(window.grid_model.index(2))
+    wait_focus_in(qtbot, window)
+    press(qtbot, Qt.Key.Key_Space)  # on the grid: opens the view
     qtbot.waitUntil(lambda: view.isVisible() and view.facts.rowCount() > 0, timeout=30000)
-    assert view.title.text() == "photo0002.jpg" or view.title.text().startswith("photo")
+    wait_focus_in(qtbot, view)
+    assert view.title.text() == "photo0002.jpg"
     assert any(view.facts.itemAt(row, view.facts.ItemRole.FieldRole).widget().text().startswith("96 × 72")
                for row in range(view.facts.rowCount()))
     qtbot.waitUntil(lambda: view.canvas.pixmap is not None and view.canvas.pixmap.width() == 96, timeout=30000)
-    qtbot.keyClick(view, Qt.Key.Key_Right)
-    assert view.row == 3 and window.grid.currentIndex().row() == 3
-    qtbot.keyClick(view, Qt.Key.Key_Space)
-    assert not view.isVisible()
+
+    press(qtbot, Qt.Key.Key_Right)
+    press(qtbot, Qt.Key.Key_Right)
+    assert view.title.text() == "photo0004.jpg" and grid.currentIndex().row() == 4
+    press(qtbot, Qt.Key.Key_Left)
+    assert view.title.text() == "photo0003.jpg" and grid.currentIndex().row() == 3
+    qtbot.mouseClick(view.next_button, Qt.MouseButton.LeftButton)
+    assert view.title.text() == "photo0004.jpg"
+    qtbot.mouseClick(view.previous_button, Qt.MouseButton.LeftButton)
+    assert view.title.text() == "photo0003.jpg"
+
+    # Whatever button has the focus (a click or Tab put it there), the arrows step and Space closes.
+    shown_in_folder = []
+    view.showInFolderRequested.connect(shown_in_folder.append)
+    for button, name in ((view.similar_button, "photo0004.jpg"), (view.open_button, "photo0005.jpg"),
+                         (view.folder_button, "photo0006.jpg"), (view.next_button, "photo0007.jpg")):
+        button.setFocus()
+        assert press(qtbot, Qt.Key.Key_Right) is button
+        assert view.title.text() == name
+    press(qtbot, Qt.Key.Key_Space)
+    qtbot.waitUntil(lambda: not view.isVisible())
+    assert shown_in_folder == [] and window.search_bar.text() == ""  # no button was pressed
+
+
+def test_photo_view_adds_and_removes_a_tag_typed_with_completion(indexed_window, qtbot):
+    window, _ = indexed_window
+    view = window.photo_view
+    window.service.tag_photos("dog", [window.grid_model.photo_id(0)])
+    qtbot.waitUntil(lambda: view.tag_names.stringList() == ["dog"])
+    window.grid.previewRequested.emit(1)
+    qtbot.waitUntil(lambda: view.isVisible() and view.tags.text() != "…", timeout=30000)
+    wait_focus_in(qtbot, view)
+    photo_id = view.photo_id
+
+    def tags_of_photo():
+        with Library() as library:
+            return [(tag.name, tag.source) for tag in tags_of_photos(library, [photo_id])[photo_id]]
+
+    press(qtbot, Qt.Key.Key_T)
+    assert QApplication.focusWidget() is view.tag_field
+    qtbot.keyClicks(QApplication.focusWidget(), "o")
+    completer = view.tag_field.completer()
+    assert completer.currentCompletion() == "dog"  # "o" is in "dog": completions match anywhere
+    qtbot.waitUntil(completer.popup().isVisible)
+    assert press(qtbot, Qt.Key.Key_Down) is completer.popup()
+    press(qtbot, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: tags_of_photo() == [("dog", "user")])
+    qtbot.waitUntil(lambda: view.tags.text() == "dog")
+
+    qtbot.keyClicks(QApplication.focusWidget(), "dog")
+    assert view.tag_button.text() == "Remove"  # typing a tag the photo has offers to remove it
+    press(qtbot, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: tags_of_photo() == [])
+    qtbot.waitUntil(lambda: view.tags.text().startswith("No tags yet"))
+
+    qtbot.keyClicks(QApplication.focusWidget(), "red car")  # Space types in the field, it does not close
+    press(qtbot, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: tags_of_photo() == [("red car", "user")])
+    assert view.isVisible() and view.title.text() == "photo0001.jpg"
 
 
 def test_thumbnails_arrive_after_a_placeholder_and_photos_drag_out_as_urls(indexed_window, qtbot):

@@ -464,6 +464,7 @@ class MainWindow(QMainWindow):
         self._update_banner()
         self.sidebar.view.populate(data)
         self.grid.tag_names = data.tag_names
+        self.photo_view.set_tag_names(data.tag_names)
         if self.tag_panel is not None:
             self.tag_panel.set_label_sets(data.label_sets)
         self._sync_sidebar_selection()
