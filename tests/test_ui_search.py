@@ -8,7 +8,8 @@ import time
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QItemSelectionModel, Qt
+from PySide6.QtCore import QItemSelectionModel, Qt, QTimer
+from PySide6.QtGui import QContextMenuEvent
 from PySide6.QtWidgets import QApplication
 from test_ui_support import (MODEL_NAME, app, bundled_dir, drop_urls, installed_model,  # noqa: F401
                              make_photos, open_window, press, wait_focus_in, wait_indexed, wait_model,
@@ -128,9 +129,48 @@ def test_find_similar_from_the_grid_and_keys(indexed_window, qtbot):
     qtbot.keyClick(grid, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
     assert len(grid.selected_ids()) == len(photos)
 
+    chosen = model.photo_id(3)  # kept before the action: afterwards the grid holds its results
     grid.findSimilarRequested.emit(model.path(3))
     results = wait_results(qtbot, window, window.search_bar.text())
-    assert window.search_bar.text().startswith("like:") and results.ids[0] == model.photo_id(0)
+    assert window.search_bar.text().startswith("like:") and results.ids[0] == chosen
+
+
+def choose_from_context_menu(qtbot, grid, row: int, action_text: str) -> None:
+    """Open the grid's context menu on the cell of `row` with the event a right-click there delivers, and
+    pick an action in the menu once it shows (the menu runs its own event loop until then)."""
+    picked = []
+
+    def pick():
+        menu = QApplication.activePopupWidget()
+        if menu is None:
+            QTimer.singleShot(10, pick)
+            return
+        action = next(action for action in menu.actions() if action.text() == action_text)
+        picked.append(action.text())
+        menu.hide()
+        action.trigger()
+
+    QTimer.singleShot(0, pick)
+    position = grid.visualRect(grid.model().index(row)).center()
+    event = QContextMenuEvent(QContextMenuEvent.Reason.Mouse, position, grid.viewport().mapToGlobal(position))
+    QApplication.sendEvent(grid.viewport(), event)
+    assert picked == [action_text]
+
+
+def test_the_context_menu_acts_on_the_clicked_photo(indexed_window, qtbot):
+    window, _ = indexed_window
+    grid, model = window.grid, window.grid_model
+    shown = []
+    grid.showInFolderRequested.disconnect()
+    grid.showInFolderRequested.connect(shown.append)
+    grid.select_ids([model.photo_id(1), model.photo_id(2)])
+    clicked_id, clicked_path = model.photo_id(2), model.path(2)  # kept before the action changes the grid
+    choose_from_context_menu(qtbot, grid, 2, "Show in folder")
+    assert shown == [clicked_path]
+    assert grid.selected_ids() == [model.photo_id(1), clicked_id]  # a right-click keeps the selection
+    choose_from_context_menu(qtbot, grid, 2, "Find similar")
+    results = wait_results(qtbot, window, window.search_bar.text())
+    assert window.search_bar.text().startswith("like:") and results.ids[0] == clicked_id
 
 
 def test_photo_view_shows_facts_and_steps_through_the_grid(indexed_window, qtbot):
