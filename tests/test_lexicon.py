@@ -181,6 +181,12 @@ def test_unread_words_say_what_they_are_read_as():
         "'moai' (not in its lexicon either: results for it are a guess)")
 
 
+# The two tests below are regression tests of the shipped model: which sample-library files rank first
+# (and which label wins) was read off clipdesk-emoji-tiny itself, not derived independently. After
+# retraining or re-exporting it, re-derive them: index resources/sample-library and run the same
+# `clipdesk search` / `clipdesk classify` commands, check the results make sense, and update the names.
+# The lexicon notes they assert are not figures: they follow from the lexicon file.
+@pytest.mark.regression
 def test_search_with_the_bundled_model_notes_words_it_never_learned(capsys):
     """The shipped default model carries a lexicon: a query word it never read is searched as what the
     lexicon says, and the user is told; a query of words it read gets no note."""
@@ -200,6 +206,7 @@ def test_search_with_the_bundled_model_notes_words_it_never_learned(capsys):
     assert output.err == "" and "red apple (Noto Emoji).png" in output.out
 
 
+@pytest.mark.regression
 def test_classify_with_the_bundled_model_reads_label_words_it_never_learned(capsys):
     from pathlib import Path
 

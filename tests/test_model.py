@@ -229,10 +229,40 @@ def test_attention_equals_torch_multihead_attention(masked):
 
 @pytest.mark.parametrize("masked", [False, True])
 def test_fused_attention_kernel_agrees(masked):
-    """The GPU branch (fused kernel) computes what the CPU branch does."""
+    """On the CPU in float32: the fused kernel (F.scaled_dot_product_attention, the branch a GPU takes)
+    computes what the plain matmul + softmax branch does. The GPU itself, in half precision, is the CUDA
+    test below."""
     q, k, v = torch.randn(3, 2, 4, 9, 16).unbind(0)
     mask = causal_mask(9) if masked else None
     assert torch.allclose(attend(q, k, v, mask, fused=True), attend(q, k, v, mask, fused=False), atol=1e-5)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("masked", [False, True])
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_fused_attention_agrees_on_cuda_under_autocast(masked, dtype, monkeypatch):
+    """What GPU training runs: a block's attention on CUDA under autocast, through the fused kernel,
+    against nn.MultiheadAttention's own forward in float64 on the CPU."""
+    import copy
+
+    torch.manual_seed(0)
+    block = ResidualAttentionBlock(64, 4).eval()
+    x = torch.randn(3, 10, 64)
+    mask = causal_mask(10) if masked else None
+    reference = copy.deepcopy(block).double()
+    fused_calls = []
+    fused = torch.nn.functional.scaled_dot_product_attention
+    monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention",
+                        lambda *args, **kwargs: fused_calls.append(args[0].dtype) or fused(*args, **kwargs))
+    with torch.no_grad():
+        expected = reference.attn(*[x.double()] * 3, need_weights=False,
+                                  attn_mask=None if mask is None else mask.double())[0]
+        with torch.autocast("cuda", dtype=dtype):
+            ours = block.cuda().attention(x.cuda(), None if mask is None else mask.cuda())
+    assert fused_calls == [dtype]  # the fused kernel ran, in the autocast precision
+    tolerance = 2e-2 if dtype == torch.bfloat16 else 3e-3
+    assert torch.allclose(ours.double().cpu(), expected, atol=tolerance), (ours.double().cpu() - expected).abs().max()
 
 
 def test_text_is_pooled_at_end_of_text_and_causal():

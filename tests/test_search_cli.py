@@ -45,8 +45,7 @@ def library_home(tmp_path_factory, tiny_model_package):
     noise_photo(photos / "trip" / "t0.jpg", 10)
     shutil.copy(photos / "p3.jpg", photos / "trip" / "p3 copy.jpg")
     gradient_photo(photos / "gradient.png", 64)
-    # The same picture resized: a near-duplicate. The random-weight model puts every photo above 0.98,
-    # this pair above 0.9995.
+    # The same picture resized: a near-duplicate, the closest pair (test_duplicates_json checks it).
     gradient_photo(photos / "gradient large.png", 128)
     home = root / "home"
     previous = os.environ.get("CLIPDESK_HOME")
@@ -124,14 +123,35 @@ def test_search_without_a_library_says_to_index(capsys, tiny_model_package):
     assert code == 1 and "run `clipdesk index FOLDER` first" in err
 
 
+def near_duplicate_threshold() -> float:
+    """A threshold between the resized gradient pair's cosine and the closest other pair's, from the stored
+    vectors in float64 (the random-weight model puts every photo close to every other, so a fixed figure
+    would be one read off this model's scores)."""
+    from clipdesk.library.store import Library
+
+    with Library() as library:
+        (model_key,), = library.conn.execute("SELECT DISTINCT model FROM embeddings").fetchall()
+        ids, vectors = library.embedding_matrix(model_key)
+        names = [os.path.basename(library.photo(int(i)).path) for i in ids]
+    unique = [row for row, name in enumerate(names) if name != "p3 copy.jpg"]  # its bytes are p3.jpg's
+    vectors = vectors[unique].astype(np.float64)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    similarity = np.triu(vectors @ vectors.T, 1)
+    pair = sorted(names[unique[row]] for row in np.unravel_index(similarity.argmax(), similarity.shape))
+    assert pair == ["gradient large.png", "gradient.png"], "the fixture's near pair is not the closest pair"
+    top, runner_up = np.sort(similarity, axis=None)[-2:][::-1]
+    assert top - runner_up > 1e-4, (top, runner_up)  # far enough apart for float16 vectors
+    return float(top + runner_up) / 2
+
+
 def test_duplicates_json(indexed, capsys):
     photos, model = indexed
-    code, out, err = run_cli(capsys, "duplicates", "--json", "--model", model, "--threshold", "0.9995")
+    threshold = near_duplicate_threshold()
+    code, out, err = run_cli(capsys, "duplicates", "--json", "--model", model, "--threshold", threshold)
     assert code == 0, err
     groups = [(g["kind"], sorted(os.path.basename(p) for p in g["paths"])) for g in json.loads(out)]
-    assert ("exact", ["p3 copy.jpg", "p3.jpg"]) in groups
-    assert ("near", ["gradient large.png", "gradient.png"]) in groups
-    code, out, _ = run_cli(capsys, "duplicates", "--model", model, "--threshold", "0.9995")
+    assert groups == [("exact", ["p3 copy.jpg", "p3.jpg"]), ("near", ["gradient large.png", "gradient.png"])]
+    code, out, _ = run_cli(capsys, "duplicates", "--model", model, "--threshold", threshold)
     assert "2 photos, identical:" in out and "near-duplicates, similarity >=" in out
     code, _, err = run_cli(capsys, "duplicates", "--threshold", "2", "--model", model)
     assert code == 1 and "--threshold must be above 0 and at most 1" in err

@@ -23,9 +23,13 @@ def kshot():
         yield module
 
 
+def synthetic_data(kshot):
+    return kshot.synthetic(7, clutter=0.2, prompt_bias=0.8, nuisance=1.2, labels=8, per_label=40, dim=96, group=4)
+
+
 @pytest.fixture(scope="module")
 def data(kshot):
-    return kshot.synthetic(7, clutter=0.2, prompt_bias=0.8, nuisance=1.2, labels=8, per_label=40, dim=96, group=4)
+    return synthetic_data(kshot)
 
 
 def zero_shot(data, background=None):
@@ -50,8 +54,23 @@ def test_without_examples_the_classifier_is_exactly_zero_shot(data):
     assert adapt(classifier, np.zeros((0, data.images.shape[1])), np.zeros(0, int), data.images.mean(0)) is classifier
 
 
+# The margins below (+0.05, +0.1) are regression figures: they were set under what this seeded benchmark
+# measured on clipdesk's own code, not derived independently. After a change to few_shot.py, classifier.py
+# or benchmarks/tagging_kshot.py, re-derive them: `python tests/test_tagging_few_shot.py` prints both curves;
+# keep each margin under the measured gap (on this code: 0.21 over zero-shot at k=8, 0.11 over the
+# prototypes at k=4 with half the labels taught). The other assertions (never below zero-shot, zero-shot at
+# k=0, the probe below zero-shot at k=1) are properties, not figures.
+def curve(kshot, data):
+    return kshot.evaluate(data, shots=(0, 1, 2, 4, 8), draws=3, seed=1)
+
+
+def uneven_curve(kshot, data):
+    return kshot.evaluate(data, shots=(0, 1, 4), draws=3, uneven=True, seed=2)
+
+
+@pytest.mark.regression
 def test_the_curve_starts_at_zero_shot_never_falls_below_and_rises(data, kshot):
-    results = kshot.evaluate(data, shots=(0, 1, 2, 4, 8), draws=3, seed=1)
+    results = curve(kshot, data)
     ours, zero = np.asarray(results["clipdesk"]), results["zero-shot"][0]
     assert ours[0] == zero
     assert np.all(ours[1:] >= zero), results
@@ -60,8 +79,9 @@ def test_the_curve_starts_at_zero_shot_never_falls_below_and_rises(data, kshot):
     assert results["linear probe"][1] < zero
 
 
+@pytest.mark.regression
 def test_labels_without_examples_keep_their_photos_when_others_learn(data, kshot):
-    results = kshot.evaluate(data, shots=(0, 1, 4), draws=3, uneven=True, seed=2)
+    results = uneven_curve(kshot, data)
     assert min(results["clipdesk"]) >= results["zero-shot"][0], results
     # labels without examples may lose a few photos to labels that learned, but not many
     assert min(results["clipdesk, labels without examples"]) >= results["zero-shot, labels without examples"][0] - 0.05
@@ -153,3 +173,10 @@ def test_the_benchmark_runs_on_a_model_and_a_manifest_split_by_style(kshot, tiny
                     "Templates at k = 0", "Open set with templates model: 4-label sets"):
         assert heading in out
     assert plot.stat().st_size > 0
+
+
+if __name__ == "__main__":  # the figures the regression margins above were set from
+    with benchmark_module("tagging_kshot") as module:
+        synthetic = synthetic_data(module)
+        for name, measure in (("every label", curve), ("half the labels with examples", uneven_curve)):
+            print(f"{name}: {json.dumps(measure(module, synthetic))}")

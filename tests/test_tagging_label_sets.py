@@ -167,7 +167,16 @@ def test_labels_commands_end_to_end(tiny_model_package, tmp_path, capsys, clipde
         assert outcome["status"] in ("suggested", "none")
         scores = [item["score"] for item in outcome["labels"]]
         assert scores == sorted(scores, reverse=True) and sum(scores) + outcome["none"] == pytest.approx(1, abs=1e-5)
+    # Any confidence clears the bar: every photo the dry run gave a label gets it as the user's own tag.
+    expected = {outcome["path"]: [(outcome["label"], "user")] if outcome["status"] == "suggested" else []
+                for outcome in result["outcomes"]}
+    applied = sum(1 for tags in expected.values() if tags)
+    assert applied > 0
     assert run_cli(["labels", "run", "colours", "--model", model, "--apply-above", "0.000001"]) == 0
-    assert "applied" in capsys.readouterr().out
+    assert f", {applied} applied," in capsys.readouterr().out
+    with Library() as library:
+        paths = {library.photo_id(path): path for path in expected}
+        tags = tags_of_photos(library, list(paths))
+    assert {paths[photo_id]: [(tag.name, tag.source) for tag in found] for photo_id, found in tags.items()} == expected
     assert run_cli(["labels", "run", "nope", "--model", model]) == 1
     assert "no label set 'nope'" in capsys.readouterr().err

@@ -10,8 +10,9 @@ import time
 import numpy as np
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QImage
+from PySide6.QtWidgets import QDialogButtonBox
 from test_ui_support import (MODEL_NAME, app, bundled_dir, drop_urls, installed_model, make_photos,  # noqa: F401
-                             open_window, wait_indexed, wait_model, wait_results)
+                             open_window, press, wait_focus_in, wait_indexed, wait_model, wait_results)
 
 from clipdesk import paths
 from clipdesk.library import indexer as indexer_module
@@ -21,7 +22,6 @@ from clipdesk.runtime.package_import import import_package
 from clipdesk.runtime.registry import resolve_model
 from clipdesk.ui.photo_grid import THUMBNAIL_ROLE
 from clipdesk.ui.sidebar import FOLDER, VALUE_ROLE
-from clipdesk.ui.welcome import sample_library_path
 
 
 def slow_decoding(monkeypatch, seconds: float):
@@ -146,10 +146,7 @@ def test_first_run_welcome_then_folder_without_a_model_then_importing_one(tmp_pa
     assert window.status.model_button.text() == "No model"
     note = window.welcome.model_note.text()
     assert "icons, emoji and clip-art" in note and "not photographs" in note and "Import" in note
-    sample = window.welcome.sample_button
-    assert sample.isEnabled() == (sample_library_path() is not None)
-    if not sample.isEnabled():
-        assert "not included" in sample.toolTip()
+    assert window.welcome.sample_button.isEnabled()  # the repository ships resources/sample-library
 
     monkeypatch.setattr("PySide6.QtWidgets.QFileDialog.getExistingDirectory", lambda *a, **k: str(folder))
     qtbot.mouseClick(window.welcome.add_button, Qt.MouseButton.LeftButton)
@@ -194,6 +191,31 @@ def test_settings_switches_the_default_model_and_the_window_follows(tmp_path, in
                                 for i in range(models.table.topLevelItemCount())), timeout=30000)
     dialog.close()
     models.shutdown()
+
+
+def test_ctrl_comma_opens_settings_and_esc_close_or_the_title_bar_close_it(installed_model, open_window, qtbot):
+    window = open_window()
+
+    def open_settings():
+        window.activateWindow()  # as the user's click on it would, once a dialog is gone
+        wait_focus_in(qtbot, window)
+        press(qtbot, Qt.Key.Key_Comma, Qt.KeyboardModifier.ControlModifier)
+        qtbot.waitUntil(lambda: window.settings is not None and window.settings.isVisible())
+        wait_focus_in(qtbot, window.settings)
+        return window.settings
+
+    dialog = open_settings()
+    press(qtbot, Qt.Key.Key_Escape)
+    qtbot.waitUntil(lambda: not dialog.isVisible() and window.settings is None)
+
+    dialog = open_settings()
+    close = dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Close)
+    qtbot.mouseClick(close, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not dialog.isVisible() and window.settings is None)
+
+    dialog = open_settings()
+    assert dialog.close()  # what the title bar's close button does
+    qtbot.waitUntil(lambda: not dialog.isVisible() and window.settings is None)
 
 
 def test_settings_imports_a_package_in_a_child_process_and_reports_failures(tmp_path, bundled_dir,

@@ -101,6 +101,27 @@ def wait_results(qtbot, window, query: str, count: int | None = None, timeout: i
     return window.results
 
 
+def wait_focus_in(qtbot, window) -> None:
+    """Until a widget of `window` has the keyboard focus (its window is the active one)."""
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is not None and QApplication.focusWidget().window() is window)
+
+
+def press(qtbot, key, modifier=Qt.KeyboardModifier.NoModifier):
+    """A key as the user presses it: to the widget with the keyboard focus, which Qt chose, not the test (or
+    to an open popup, such as a completer's list, which takes the keys while it is shown). Returns that widget."""
+    popup = QApplication.activePopupWidget()
+    widget = popup or QApplication.focusWidget()
+    assert widget is not None, "no widget has the keyboard focus"
+    qtbot.keyClick(widget, key, modifier)
+    if popup is not None and not popup.isVisible() and popup.focusProxy() is not None:
+        # A window manager gives the focus back to the window under a closed popup; the offscreen
+        # platform leaves no window active.
+        below = popup.focusProxy().window()
+        below.activateWindow()
+        wait_focus_in(qtbot, below)
+    return widget
+
+
 def drop_urls(widget, paths, position: QPoint | None = None) -> tuple[bool, bool]:
     """Simulate a drag of file URLs onto `widget` (a view's viewport): enter, move, drop.
 

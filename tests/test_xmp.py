@@ -22,6 +22,7 @@ from clipdesk.tagging.xmp_export import export_sidecars
 from test_tagging_support import plain_photos  # noqa: F401
 
 EXIFTOOL = shutil.which("exiftool")
+# Skips where exiftool is not installed; in CI that skip is a failure (conftest.py).
 needs_exiftool = pytest.mark.skipif(EXIFTOOL is None,
                                     reason="exiftool not installed (Debian: libimage-exiftool-perl)")
 

@@ -31,6 +31,13 @@ from clipdesk.ui.welcome import WelcomePage, sample_library_path
 LIVE_REFRESH_MS = 2000  # while indexing, counts and results catch up this often
 
 
+def preferences_key() -> QKeySequence:
+    """The platform's Preferences shortcut (⌘, on macOS), or Ctrl+, where the platform has none (Windows,
+    most Linux desktops). Never both: two shortcuts on one key are ambiguous, and neither fires."""
+    preferences = QKeySequence(QKeySequence.StandardKey.Preferences)
+    return preferences if not preferences.isEmpty() else QKeySequence("Ctrl+,")
+
+
 class Banner(QFrame):
     """A one-line notice above the grid with an action button (no model installed, for instance)."""
 
@@ -71,6 +78,7 @@ class MainWindow(QMainWindow):
         self._model_name: str | None = None
         self._banner_kind: str | None = None  # what the banner's button does: "import", "get" or nothing
         self.get_model_dialog = None  # the Get a model dialog while it is open
+        self.settings = None  # the Settings dialog while it is open
         self._build()
         self._connect()
         self._live_timer = QTimer(self)
@@ -90,7 +98,8 @@ class MainWindow(QMainWindow):
         self.tag_button.setText("Tag with labels")
         self.tag_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.settings_button = QToolButton(self)
-        self.settings_button.setToolTip("Settings (Ctrl+,)")
+        self.settings_button.setToolTip(
+            f"Settings ({preferences_key().toString(QKeySequence.SequenceFormat.NativeText)})")
         self.settings_button.setAutoRaise(True)
         top = QFrame(self)
         top.setObjectName("topBar")
@@ -247,8 +256,7 @@ class MainWindow(QMainWindow):
             (QKeySequence.StandardKey.Find, self.search_bar.focus),
             (QKeySequence("Ctrl+L"), self.search_bar.focus),
             (QKeySequence.StandardKey.SelectAll, self._select_all),
-            (QKeySequence.StandardKey.Preferences, self.open_settings),
-            (QKeySequence("Ctrl+,"), self.open_settings),
+            (preferences_key(), self.open_settings),
             (QKeySequence("Ctrl+O"), self.choose_folder),
             (QKeySequence.StandardKey.Refresh, self.reindex),
             (QKeySequence("Ctrl+T"), lambda: self.tag_button.toggle()),
@@ -456,6 +464,7 @@ class MainWindow(QMainWindow):
         self._update_banner()
         self.sidebar.view.populate(data)
         self.grid.tag_names = data.tag_names
+        self.photo_view.set_tag_names(data.tag_names)
         if self.tag_panel is not None:
             self.tag_panel.set_label_sets(data.label_sets)
         self._sync_sidebar_selection()
@@ -607,10 +616,18 @@ class MainWindow(QMainWindow):
         return dialog
 
     def open_settings(self, import_model: bool = False) -> None:
-        dialog = self.settings_dialog()
+        """Settings, window-modal (open(), not exec(): the window's event loop keeps running)."""
+        if self.settings is None:
+            self.settings = self.settings_dialog()
+            self.settings.finished.connect(lambda _result, d=self.settings: self._settings_closed(d))
+            self.settings.open()
         if import_model:
-            dialog.tabs.setCurrentWidget(dialog.models)
-        dialog.exec()
+            self.settings.tabs.setCurrentWidget(self.settings.models)
+        self.settings.raise_()
+
+    def _settings_closed(self, dialog) -> None:
+        if self.settings is dialog:
+            self.settings = None
         dialog.models.shutdown()
         dialog.deleteLater()
 
@@ -669,6 +686,8 @@ class MainWindow(QMainWindow):
             return
         if self.get_model_dialog is not None:  # a download stops; its part files stay for a resume
             self.get_model_dialog.shutdown()
+        if self.settings is not None:  # a running import is stopped
+            self.settings.models.shutdown()
         self.photo_view.close()
         self.photo_view.shutdown()
         if self.tag_panel is not None:

@@ -376,13 +376,14 @@ class PhotoGridView(QListView):
         if not self.selectionModel().isSelected(index):
             self.setCurrentIndex(index)
         ids, paths = self.selected_ids(), self.selected_paths()
+        clicked = self.grid_model.path(index.row())  # the one-photo actions act on it, not on the first selected
         menu = QMenu(self)
         count = f" {len(paths)} photos" if len(paths) > 1 else ""
         menu.addAction(icon("open"), f"Open{count}", lambda: self.openRequested.emit(paths))
-        menu.addAction(icon("folder"), "Show in folder", lambda: self.showInFolderRequested.emit(paths[0]))
+        menu.addAction(icon("folder"), "Show in folder", lambda: self.showInFolderRequested.emit(clicked))
         menu.addAction(icon("copy"), "Copy path" + ("s" if len(paths) > 1 else ""), lambda: copy_paths(paths))
         menu.addSeparator()
-        menu.addAction(icon("similar"), "Find similar", lambda: self.findSimilarRequested.emit(paths[0]))
+        menu.addAction(icon("similar"), "Find similar", lambda: self.findSimilarRequested.emit(clicked))
         menu.addSeparator()
         tag_menu = menu.addMenu(icon("tag"), "Tag")
         for name in self.tag_names:

@@ -1,18 +1,19 @@
-"""The photo view: a large preview of one photo with its EXIF facts, tags and score, and "Find similar".
+"""The photo view: a large preview of one photo with its EXIF facts, tags and score, "Find similar", and a
+field to add or remove a tag.
 
-Opened by double-click or Space on the grid; Left/Right step through the grid's photos, Space or
-Escape close it. The photo is decoded (scaled to the screen) on a worker thread; the thumbnail shows
-until it arrives.
+Opened by double-click or Space on the grid; Left/Right (or the previous/next buttons) step through the
+grid's photos, Space or Escape close it. The photo is decoded (scaled to the screen) on a worker thread;
+the thumbnail shows until it arrives.
 """
 
 from __future__ import annotations
 
 import os
 
-from PySide6.QtCore import QPoint, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QImage, QKeySequence, QPainter, QPixmap
-from PySide6.QtWidgets import (QDialog, QFormLayout, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout,
-                               QWidget)
+from PySide6.QtCore import QPoint, QSize, QStringListModel, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QImage, QKeySequence, QPainter, QPixmap, QShortcut
+from PySide6.QtWidgets import (QCompleter, QDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton,
+                               QSizePolicy, QToolButton, QVBoxLayout, QWidget)
 
 from clipdesk.library.pathnames import display_path
 from clipdesk.tagging.tags import USER
@@ -70,6 +71,13 @@ def _value(label: str) -> QLabel:
     return widget
 
 
+class TagField(QLineEdit):
+    def keyPressEvent(self, event) -> None:
+        super().keyPressEvent(event)
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            event.accept()  # taken by returnPressed: the dialog must not press its default button too
+
+
 def describe(details: PhotoDetails) -> list[tuple[str, str]]:
     """The facts shown beside the photo, in reading order; absent facts are left out."""
     photo, meta = details.photo, details.photo.metadata
@@ -99,6 +107,9 @@ def describe_tags(tags) -> str:
 
 
 class PhotoView(QDialog):
+    """Keys are handled by the dialog, whatever widget has the focus: ← → step through the grid, Space and
+    Escape close, T goes to the tag field. Only the tag field keeps ← → and Space for its own text."""
+
     findSimilarRequested = Signal(str)
     openRequested = Signal(list)
     showInFolderRequested = Signal(str)
@@ -111,9 +122,13 @@ class PhotoView(QDialog):
         self.resize(1100, 720)
         self.row = -1
         self.photo_id = -1
+        self._user_tags: set[str] = set()  # the shown photo's own tags, case-folded
         self._lane = Lane(1, "clipdesk-preview", self)
 
         self.canvas = ImageCanvas(self)
+        self.canvas.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # the photo holds the focus, not a button
+        self.previous_button = self._step_button("previous", "Previous photo (←)", -1)
+        self.next_button = self._step_button("next", "Next photo (→)", 1)
         self.title = QLabel(self)
         self.title.setObjectName("panelTitle")
         self.title.setWordWrap(True)
@@ -126,6 +141,20 @@ class PhotoView(QDialog):
         self.facts.setLabelAlignment(Qt.AlignmentFlag.AlignLeft)
         self.tags = QLabel(self)
         self.tags.setWordWrap(True)
+        self.tag_field = TagField(self)
+        self.tag_field.setPlaceholderText("Add a tag (T)")
+        self.tag_field.setClearButtonEnabled(True)
+        self.tag_names = QStringListModel(self)
+        completer = QCompleter(self.tag_names, self.tag_field)
+        completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        completer.setFilterMode(Qt.MatchFlag.MatchContains)
+        self.tag_field.setCompleter(completer)
+        self.tag_button = QPushButton("Add", self)
+        self.tag_button.setAutoDefault(False)
+        self.tag_field.textChanged.connect(self._update_tag_button)
+        self.tag_field.returnPressed.connect(self._apply_tag)
+        self.tag_button.clicked.connect(self._apply_tag)
+        self._update_tag_button()
         self.similar_button = QPushButton(icon("similar"), "Find similar", self)
         self.similar_button.setObjectName("primary")
         self.open_button = QPushButton(icon("open"), "Open", self)
@@ -133,6 +162,7 @@ class PhotoView(QDialog):
         self.similar_button.clicked.connect(self._find_similar)
         self.open_button.clicked.connect(lambda: self.openRequested.emit([self.model.path(self.row)]))
         self.folder_button.clicked.connect(lambda: self.showInFolderRequested.emit(self.model.path(self.row)))
+        service.tagsChanged.connect(self._refresh_details)
 
         side = QWidget(self)
         side.setFixedWidth(300)
@@ -147,21 +177,52 @@ class PhotoView(QDialog):
         tags_title.setObjectName("muted")
         info.addWidget(tags_title)
         info.addWidget(self.tags)
+        tag_row = QHBoxLayout()
+        tag_row.addWidget(self.tag_field, 1)
+        tag_row.addWidget(self.tag_button)
+        info.addLayout(tag_row)
         info.addStretch(1)
         info.addWidget(self.similar_button)
         row = QHBoxLayout()
         row.addWidget(self.open_button)
         row.addWidget(self.folder_button)
         info.addLayout(row)
+        steps = QHBoxLayout()
+        steps.addWidget(self.previous_button)
         hint = QLabel("← → previous / next · Space closes", side)
         hint.setObjectName("muted")
-        info.addWidget(hint)
+        hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        steps.addWidget(hint, 1)
+        steps.addWidget(self.next_button)
+        info.addLayout(steps)
 
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
         layout.addWidget(self.canvas, 1)
         layout.addWidget(side)
+
+        # Shortcuts, not keyPressEvent: a focused button would take the arrows (to move the focus) and
+        # Space (to press itself) before the dialog saw them. A text field still gets its own keys: it
+        # claims them through ShortcutOverride.
+        for key, slot in ((Qt.Key.Key_Left, lambda: self.step(-1)), (Qt.Key.Key_Right, lambda: self.step(1)),
+                          (Qt.Key.Key_Space, self.close), (Qt.Key.Key_T, self.tag_field.setFocus)):
+            QShortcut(QKeySequence(key), self, activated=slot)
+
+    def _step_button(self, name: str, tip: str, step: int) -> QToolButton:
+        button = QToolButton(self)
+        button.setIcon(icon(name))
+        button.setToolTip(tip)
+        button.setAutoRaise(True)
+        button.clicked.connect(lambda: self.step(step))
+        return button
+
+    def step(self, offset: int) -> None:
+        self.show_row(self.row + offset)
+
+    def set_tag_names(self, names: list[str]) -> None:
+        """The library's tags, offered as completions in the tag field."""
+        self.tag_names.setStringList(names)
 
     def show_row(self, row: int) -> None:
         if not 0 <= row < self.model.rowCount():
@@ -177,14 +238,18 @@ class PhotoView(QDialog):
         score = self.model.score(row)
         self.score.setText(f"Similarity to the query: <b>{score:.3f}</b>" if score is not None else "")
         self.score.setVisible(score is not None)
+        self.previous_button.setEnabled(row > 0)
+        self.next_button.setEnabled(row + 1 < self.model.rowCount())
         self._set_facts([])
         self.tags.setText("…")
+        self._user_tags = set()
         self.canvas.set_pixmap(self.model.data(self.model.index(row), THUMBNAIL_ROLE))
         self._lane.submit(self._decode, self.photo_id, path, on_done=self._decoded, on_error=self._decode_failed)
         self.service.photo_details(self.photo_id, on_done=self._details)
         self.rowChanged.emit(row)
         if not self.isVisible():
             self.show()
+            self.canvas.setFocus()
         self.raise_()
         self.activateWindow()
 
@@ -200,11 +265,17 @@ class PhotoView(QDialog):
     def _decode_failed(self, message: str) -> None:
         self.canvas.set_pixmap(self.canvas.pixmap, message)
 
+    def _refresh_details(self) -> None:
+        if self.isVisible() and self.photo_id >= 0:
+            self.service.photo_details(self.photo_id, on_done=self._details)
+
     def _details(self, details: PhotoDetails | None) -> None:
         if details is None or details.photo.id != self.photo_id:
             return
         self._set_facts(describe(details))
         self.tags.setText(describe_tags(details.tags))
+        self._user_tags = {tag.name.casefold() for tag in details.tags if tag.source == USER}
+        self._update_tag_button()
 
     def _set_facts(self, rows: list[tuple[str, str]]) -> None:
         while self.facts.rowCount():
@@ -214,20 +285,28 @@ class PhotoView(QDialog):
             name.setObjectName("muted")
             self.facts.addRow(name, _value(value))
 
+    def _update_tag_button(self) -> None:
+        name = self.tag_field.text().strip()
+        self.tag_button.setText("Remove" if name.casefold() in self._user_tags else "Add")
+        self.tag_button.setEnabled(bool(name))
+
+    def _apply_tag(self) -> None:
+        """Adds the typed tag to the photo, or removes it when the photo has it already (the button says
+        which)."""
+        name = self.tag_field.text().strip()
+        if not name or self.photo_id < 0:
+            return
+        if name.casefold() in self._user_tags:
+            self.service.untag_photos(name, [self.photo_id])
+        else:
+            self.service.tag_photos(name, [self.photo_id])
+        # Cleared on the next turn of the event loop: Qt gives Return to the field first, and a completer
+        # writes the chosen completion back into it after that.
+        QTimer.singleShot(0, self.tag_field.clear)
+
     def _find_similar(self) -> None:
         self.findSimilarRequested.emit(self.model.path(self.row))
         self.close()
-
-    def keyPressEvent(self, event) -> None:
-        key = event.key()
-        if key in (Qt.Key.Key_Right, Qt.Key.Key_Down):
-            self.show_row(self.row + 1)
-        elif key in (Qt.Key.Key_Left, Qt.Key.Key_Up):
-            self.show_row(self.row - 1)
-        elif key == Qt.Key.Key_Space or event.matches(QKeySequence.StandardKey.Cancel):
-            self.close()
-        else:
-            super().keyPressEvent(event)
 
     def shutdown(self) -> None:
         self._lane.shutdown(5)

@@ -486,20 +486,19 @@ class SettingsDialog(QDialog):
         self.tabs.addTab(self.library, icon("folder"), "Library")
         self.tabs.addTab(self.appearance, icon("photos"), "Appearance")
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
-        buttons.rejected.connect(self.close)
+        buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
         layout.addWidget(self.tabs)
         layout.addWidget(buttons)
         style(self)
 
-    def closeEvent(self, event) -> None:
+    def reject(self) -> None:
+        # Esc, Close and the title bar's close button all end here (QDialog.closeEvent calls reject()), so
+        # this is the one place that hides the dialog; calling close() from here would loop back and
+        # leave it open.
         if self.models.process is not None:
             answer = QMessageBox.question(self, "Import running", "A model import is running. Cancel it and close?")
             if answer != QMessageBox.StandardButton.Yes:
-                event.ignore()
                 return
             self.models.cancel_import()
-        super().closeEvent(event)
-
-    def reject(self) -> None:
-        self.close()
+        super().reject()
