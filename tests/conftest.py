@@ -22,8 +22,9 @@ def in_ci() -> bool:
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     """In CI (CI set, as .ci/run and CI services do) a skipped test fails: CI provides every tool, extra
-    and fixture the suite needs, so a skip there means a test silently stopped proving anything. Only a
-    test marked `gpu` (hardware CI has not) may skip."""
+    and fixture the suite needs, so a skip there means a test silently stopped proving anything. Tests
+    marked `gpu` (hardware CI has not) are left out of `make test` and run by `make test-gpu`, where they
+    skip with their reason when no GPU is there."""
     outcome = yield
     report = outcome.get_result()
     if report.skipped and in_ci() and not hasattr(report, "wasxfail") and item.get_closest_marker("gpu") is None:
