@@ -4,6 +4,8 @@ PyTorch path (build the torch model, torch.onnx.export, verify against PyTorch: 
 Both start from the same ViT-B/32-shaped checkpoint with random weights (fp16 state dict, as OpenAI
 releases them, 151 M parameters), write an fp32 package, and run it on the verification inputs. Each run
 is a fresh process; its wall time and peak resident memory (ru_maxrss) are printed, and the medians.
+Then the two packages themselves: file sizes, graph nodes, and how long ONNX Runtime takes to load each
+graph (what every start of the app pays), medians of five loads in this process.
 
     .venv/bin/python benchmarks/checkpoint_import.py [--repeats 3] [--config ViT-B/32] [--format pt|safetensors]
 """
@@ -74,6 +76,23 @@ def run(path: Path, out: Path, mode: str) -> dict:
     return figures
 
 
+def graph_facts(path: Path) -> tuple[float, int, float]:
+    """(MB, nodes, median seconds to create an ONNX Runtime session on the CPU)."""
+    import time
+
+    import onnx
+
+    from clipdesk.runtime.encoders import create_session
+
+    nodes = len(onnx.load(str(path), load_external_data=False).graph.node)
+    loads = []
+    for _ in range(5):
+        started = time.perf_counter()
+        create_session(path, "cpu")
+        loads.append(time.perf_counter() - started)
+    return path.stat().st_size / 2**20, nodes, statistics.median(loads)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
@@ -98,6 +117,12 @@ def main() -> None:
         ratio = (statistics.median(f["seconds"] for f in runs["torch"])
                  / statistics.median(f["seconds"] for f in runs["torch-free"]))
         print(f"torch-free is {ratio:.1f}x faster")
+        print(f"{'graph':<22}{'MB':>8}{'nodes':>8}{'load s':>8}")
+        for mode in runs:
+            for graph in ("image.onnx", "text.onnx"):
+                path = scratch / f"out-{mode}" / graph
+                mb, nodes, load = graph_facts(path)
+                print(f"{mode + ' ' + graph:<22}{mb:>8.0f}{nodes:>8}{load:>8.2f}")
 
 
 if __name__ == "__main__":

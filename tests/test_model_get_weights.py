@@ -50,6 +50,18 @@ def test_a_transformers_repository_in_the_catalog_equals_the_transformers_model(
     assert not list((paths.data_dir() / "downloads").iterdir())  # cleaned up once installed
 
 
+@pytest.fixture
+def openclip_hub(tmp_path, monkeypatch):
+    """`tester/openclip-tiny` (openclip_repo) on a stand-in hub that HF_ENDPOINT names; yields the model."""
+    folder = tmp_path / "openclip-repo"
+    folder.mkdir()
+    model, files = openclip_repo(folder)
+    server = StandInHub({"tester/openclip-tiny": files})
+    monkeypatch.setenv("HF_ENDPOINT", server.endpoint)
+    yield model
+    server.close()
+
+
 def openclip_repo(tmp_path):
     """An OpenCLIP hub folder: weights, open_clip_config.json (GELU: no quick_gelu; its own mean and std)."""
     from safetensors.torch import save_file
@@ -66,19 +78,12 @@ def openclip_repo(tmp_path):
 
 
 @pytest.mark.parametrize("variant", [None, "fp16"])
-def test_any_openclip_repository_by_its_name(monkeypatch, tmp_path, variant):
+def test_any_openclip_repository_by_its_name(openclip_hub, tmp_path, variant):
     """OWNER/REPO outside the catalog: the file list says OpenCLIP, its config says GELU and the mean/std,
     the model card says the licence."""
-    repo_dir = tmp_path / "repo"
-    repo_dir.mkdir()
-    model, files = openclip_repo(repo_dir)
-    server = StandInHub({"tester/openclip-tiny": files})
-    monkeypatch.setenv("HF_ENDPOINT", server.endpoint)
-    try:
-        result = _run(_without_torch("model", "get", "tester/openclip-tiny", "--yes",
-                                     *(["--variant", variant] if variant else [])))
-    finally:
-        server.close()
+    model = openclip_hub
+    result = _run(_without_torch("model", "get", "tester/openclip-tiny", "--yes",
+                                 *(["--variant", variant] if variant else [])))
     assert result.returncode == 0, result.stderr
     name = "openclip-tiny" + (f"-{variant}" if variant else "")
     assert f"installed {name}" in result.stdout and "MIT License" in result.stderr

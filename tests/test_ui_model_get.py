@@ -10,6 +10,7 @@ import pytest
 from PySide6.QtCore import Qt
 from test_model_get import hub, rclip_files, rclip_model  # noqa: F401 - the stand-in hub fixtures
 from test_model_get import RCLIP_DIR, RCLIP_REPO, catalog_entry, write_catalog
+from test_model_get_weights import openclip_hub  # noqa: F401 - a stand-in hub with an OpenCLIP repository
 from test_ui_support import app, bundled_dir, make_photos, open_window, wait_indexed, wait_model  # noqa: F401
 
 from clipdesk import paths
@@ -184,3 +185,25 @@ def test_the_emoji_model_over_photos_carries_a_get_a_photo_model_banner(tmp_path
     assert dialog is not None and dialog.selected_entry().name == recommended["name"]
     dialog.close()
     qtbot.waitUntil(lambda: window.get_model_dialog is None, timeout=5000)
+
+
+def test_any_hub_repository_typed_by_name_is_converted_and_installed(get_dialog, openclip_hub, qtbot):
+    """OWNER/NAME typed into the dialog (keys to the focused field, Enter): the repository's licence is shown,
+    then its weights are downloaded and converted; a name that is no repository says so in one line."""
+    from test_ui_support import press
+
+    dialog = get_dialog()
+    dialog.repo_edit.setFocus()
+    qtbot.waitUntil(dialog.repo_edit.hasFocus, timeout=5000)
+    qtbot.keyClicks(dialog.repo_edit, "not a repo")
+    press(qtbot, Qt.Key.Key_Return)
+    assert "not a repository name" in dialog.status_text() and dialog.state == dialog.CHOOSE
+    dialog.repo_edit.clear()
+    qtbot.keyClicks(dialog.repo_edit, "tester/openclip-tiny")
+    press(qtbot, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: dialog.accept_button.isVisible(), timeout=15000)
+    assert "Licence: mit" in dialog.licence_title.text() and "MIT License" in dialog.licence_text.toPlainText()
+    click(qtbot, dialog.accept_button)
+    qtbot.waitUntil(lambda: "Installed openclip-tiny" in dialog.status_text(), timeout=60000)
+    manifest = json.loads((model_entries()["openclip-tiny"].path / "manifest.json").read_text())
+    assert manifest["architecture"]["activation"] == "gelu" and manifest["provenance"]["hub"]["layout"] == "openclip"

@@ -134,12 +134,12 @@ def cmd_catalog(args) -> int:
 def cmd_get(args) -> int:
     from clipdesk.hub.client import HubClient
     from clipdesk.progress import TerminalBar
-    from clipdesk.runtime.catalog import find_entry, load_catalog
+    from clipdesk.runtime.catalog import REPO_PATTERN, find_entry, load_catalog
     from clipdesk.runtime.model_get import entry_for_repo, get_model, licence_texts, prepare_download
 
     client = HubClient()
     catalog = load_catalog(args.catalog)
-    if "/" in args.name and args.name not in catalog:  # OWNER/REPO: any OpenCLIP or transformers CLIP repository
+    if REPO_PATTERN.match(args.name) and args.name not in catalog:  # any OpenCLIP or transformers CLIP repository
         entry = entry_for_repo(args.name, client).choose(args.variant)
     else:
         entry = find_entry(args.name, catalog).choose(args.variant)

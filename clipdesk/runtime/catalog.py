@@ -30,7 +30,7 @@ ONNX_LAYOUTS = ("rclip", "transformers.js", "immich")
 # size and context length come from the weights.
 WEIGHT_LAYOUTS = ("openclip", "transformers")
 LAYOUTS = ("clipdesk", *ONNX_LAYOUTS, *WEIGHT_LAYOUTS)
-_REPO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
+REPO_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")  # OWNER/NAME
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _REQUIRED = ("name", "title", "about", "repo", "revision", "layout", "files", "image_size", "context_length",
              "licence", "download_mb")  # image_size and context_length: not for WEIGHT_LAYOUTS
@@ -115,7 +115,7 @@ def entry_from_json(data: Any, source: str) -> CatalogEntry:
         check_model_name(data["name"])
     except ClipdeskError as exc:
         raise CatalogError(f"{where}: {exc}") from None
-    if not isinstance(data["repo"], str) or not _REPO.match(data["repo"]):
+    if not isinstance(data["repo"], str) or not REPO_PATTERN.match(data["repo"]):
         raise CatalogError(f"{where}: repo must be OWNER/NAME, not {data['repo']!r}")
     if data["layout"] not in LAYOUTS:
         raise CatalogError(f"{where}: unknown layout {data['layout']!r} (known: {', '.join(LAYOUTS)})")

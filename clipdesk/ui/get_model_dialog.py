@@ -17,10 +17,11 @@ import re
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont, QFontMetrics, QPalette
 from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDialog, QHBoxLayout, QHeaderView, QLabel,
-                               QPlainTextEdit, QProgressBar, QPushButton, QTreeWidget, QTreeWidgetItem, QVBoxLayout,
-                               QWidget)
+                               QLineEdit, QPlainTextEdit, QProgressBar, QPushButton, QTreeWidget, QTreeWidgetItem,
+                               QVBoxLayout, QWidget)
 
 from clipdesk.errors import ClipdeskError
+from clipdesk.runtime.catalog import REPO_PATTERN
 from clipdesk.progress import format_duration
 from clipdesk.settings import load_settings
 from clipdesk.ui.icons import icon
@@ -110,6 +111,15 @@ def prepare(entry) -> tuple[object, list[tuple[str, str]]]:
     return plan, licence_texts(plan, LICENCE_LINES)
 
 
+def prepare_repo(repo: str) -> tuple[object, object, list[tuple[str, str]]]:
+    """A hub repository outside the catalog (OWNER/REPO): its entry, from the repository's file list and
+    model card, then as prepare(). Runs on a worker."""
+    from clipdesk.runtime.model_get import entry_for_repo
+
+    entry = entry_for_repo(repo).choose(None)
+    return (entry, *prepare(entry))
+
+
 class GetModelDialog(QDialog):
     """Choose a catalog model, read and accept its licence, download, verify and register it."""
 
@@ -185,6 +195,17 @@ class GetModelDialog(QDialog):
         choose_row.addSpacing(12)
         choose_row.addWidget(self.get_button)
 
+        # Any OpenCLIP or transformers CLIP repository of the hub, converted on this machine.
+        self.repo_edit = QLineEdit(self)
+        self.repo_edit.setPlaceholderText("Or any OpenCLIP or transformers CLIP repository: OWNER/NAME, "
+                                          "e.g. laion/CLIP-ViT-B-16-laion2B-s34B-b88K")
+        self.repo_edit.textChanged.connect(lambda *_: self._set_state(self.state))
+        self.repo_button = QPushButton("Get from the hub", self)
+        self.repo_button.clicked.connect(self.get_repo)
+        repo_row = QHBoxLayout()
+        repo_row.addWidget(self.repo_edit, 1)
+        repo_row.addWidget(self.repo_button)
+
         # The licence, shown once its files are fetched, to accept before the download.
         self.licence_box = QWidget(self)
         self.licence_title = QLabel(self.licence_box)
@@ -232,6 +253,7 @@ class GetModelDialog(QDialog):
         layout.addWidget(self.table, 2)
         layout.addWidget(self.details)
         layout.addLayout(choose_row)
+        layout.addLayout(repo_row)
         layout.addWidget(self.licence_box, 3)
         layout.addLayout(running)
         layout.addWidget(self.progress_label)
@@ -363,6 +385,29 @@ class GetModelDialog(QDialog):
         self._set_state(self.PLANNING)
         self._lane.submit(prepare, self.chosen, on_done=self._prepared, on_error=self._prepare_failed)
 
+    def get_repo(self) -> None:
+        """The typed OWNER/REPO: planned on the worker like a catalog entry, then its licence is shown."""
+        repo = self.repo_edit.text().strip()
+        if self.state != self.CHOOSE or not repo:
+            return
+        if not REPO_PATTERN.match(repo):
+            self.show_error(f"{repo!r} is not a repository name: type OWNER/NAME, as on the model hub")
+            return
+        self.show_message(f"Asking the model hub about {repo}…")
+        self._set_state(self.PLANNING)
+        self._lane.submit(prepare_repo, repo, on_done=self._prepared_repo, on_error=self._prepare_failed)
+
+    def keyPressEvent(self, event) -> None:
+        # Enter in the repository field gets that repository, not the catalog entry of the default button.
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and self.repo_edit.hasFocus():
+            self.get_repo()
+            return
+        super().keyPressEvent(event)
+
+    def _prepared_repo(self, outcome) -> None:
+        self.chosen, plan, texts = outcome
+        self._prepared((plan, texts))
+
     def _prepared(self, outcome) -> None:
         self.plan, texts = outcome
         entry = self.chosen
@@ -474,6 +519,8 @@ class GetModelDialog(QDialog):
         self.variant_combo.setEnabled(choosing)
         self.default_check.setEnabled(state in (self.CHOOSE, self.LICENCE))
         self.get_button.setEnabled(choosing and self.selected_entry() is not None)
+        self.repo_edit.setEnabled(choosing)
+        self.repo_button.setEnabled(choosing and bool(self.repo_edit.text().strip()))
         self.licence_box.setVisible(state in (self.LICENCE, self.DOWNLOADING))
         self.accept_button.setEnabled(state == self.LICENCE)
         self.decline_button.setEnabled(state == self.LICENCE)

@@ -1,8 +1,9 @@
 """Settings: models (list, import with progress, choose the default, remove), device, library, appearance.
 
-Importing runs `clipdesk model import` as a child process: converting a PyTorch checkpoint needs
-torch, which the app itself never loads, and a child can be cancelled outright (an import that is
-killed leaves nothing in the model store). Its log lines are the progress shown here.
+Importing runs `clipdesk model import` as a child process: converting a checkpoint (no torch needed)
+holds the whole model in memory for a while, which the app should not, and a child can be cancelled
+outright (an import that is killed leaves nothing in the model store). Its log lines are the progress
+shown here.
 """
 
 from __future__ import annotations
