@@ -21,6 +21,7 @@ from test_checkpoints import (
     Payload, compare_with_hf, evil_pickles, features, hf_clip, randomized, resnet_config, token_ids, torchscript_zip,
 )
 
+from clipdesk import paths
 from clipdesk.checkpoint.architecture import CONFIGS, state_dict_shapes
 from clipdesk.model import build_model, create_model
 from clipdesk.model.checkpoints import load_checkpoint
@@ -219,3 +220,21 @@ def test_bad_checkpoints_are_refused_without_torch(tmp_path):
     assert not marker.exists()
     assert not any(Path(os.environ["CLIPDESK_HOME"]).rglob("manifest.json"))
 
+
+
+def test_a_full_vit_b32_shaped_checkpoint_imports(tmp_path):
+    """151 M parameters (fp16 safetensors, 289 MB), as the real OpenAI ViT-B/32: the importer's memory and
+    time stay those of one model (benchmarks/checkpoint_import.py measures them)."""
+    from safetensors.numpy import save_file
+
+    rng = np.random.default_rng(0)
+    state = {key: (rng.standard_normal(shape, dtype=np.float32) * 0.02).astype(np.float16)
+             for key, shape in state_dict_shapes(CONFIGS["ViT-B/32"]).items()}
+    state["logit_scale"] = np.array(4.6052, np.float32)
+    save_file(state, str(tmp_path / "ViT-B-32.safetensors"))
+    result = clipdesk_without_torch("model", "import", tmp_path / "ViT-B-32.safetensors", "--activation", "quick_gelu")
+    assert result.returncode == 0, result.stderr
+    package = load_package(paths.models_dir() / "ViT-B-32")
+    assert (package.manifest.embed_dim, package.manifest.image_resolution) == (512, 224)
+    assert package.manifest.architecture == CONFIGS["ViT-B/32"].to_dict()
+    assert package.manifest.logit_scale == pytest.approx(100.0, rel=1e-3)
