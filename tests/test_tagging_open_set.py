@@ -70,7 +70,8 @@ def test_temperature_sharpens_without_changing_the_order():
                                              (float("nan"), MAX_TEMPERATURE), (-1.0, MAX_TEMPERATURE)])
 def test_the_temperature_is_the_models_logit_scale_within_clip_s_clamp(scale, expected):
     class Package:
-        class manifest:
+        class manifest:  # no fitted calibration: the logit scale decides
             logit_scale = scale
+            calibration = None
 
     assert Calibration.for_model(Package).temperature == pytest.approx(expected)

@@ -86,13 +86,18 @@ class Manifest:
     # Graphs made elsewhere: file paths, input/output names, dtypes, fixed shapes, normalised outputs and
     # image preprocessing (runtime/package_io.py). None: clipdesk's own layout.
     io: dict[str, Any] | None = None
+    # How tagging turns this model's cosine scores into confidences, fitted on held-out labelled images
+    # (clipdesk/tagging/calibration.py): {"temperature", "none_bias", and how it was fitted and measured}.
+    # None: the model's logit scale, no bias.
+    calibration: dict[str, Any] | None = None
     format_version: int = FORMAT_VERSION
 
     def to_json(self) -> str:
         data = {key: getattr(self, key) for key in self.__dataclass_fields__}
         data["mean"], data["std"] = list(self.mean), list(self.std)
-        if data["io"] is None:
-            del data["io"]
+        for optional in ("io", "calibration"):
+            if data[optional] is None:
+                del data[optional]
         return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
     @classmethod
