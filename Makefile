@@ -50,7 +50,7 @@ data: venv
 # interrupted and is skipped once complete. Then the fp16 export, with the prompt templates the model is
 # measured best with (MODEL_TEMPLATES) and its lexicon (WordNet likenesses and definitions of the English
 # words its training captions never held, runtime/lexicon.py), into resources/models/ as the default, and
-# its figures.
+# its figures, and the tagging calibration fitted on held-out images (docs/tagging.md).
 MODEL := clipdesk-emoji-tiny
 RUN := data/runs/emoji-tiny-mix
 RUN2 := data/runs/emoji-tiny-mix2
@@ -99,6 +99,8 @@ model: data
 	$(MAKE) eval-styles
 	$(BIN)/python benchmarks/zero_shot_eval.py --model resources/models/$(MODEL) --manifest data/eval-styles/unseen.jsonl \
 		--label-space data/emoji-icons/emoji-concepts.tsv --report data/eval-styles/reports/$(MODEL).json
+	$(BIN)/python benchmarks/tagging_calibration.py --model resources/models/$(MODEL) --write \
+		--plot docs/tagging-calibration-$(MODEL).png
 
 # Emoji art styles the default model never saw (Apple, Facebook): evaluation only, never trained on or shipped.
 eval-styles: venv
