@@ -104,25 +104,41 @@ def test_openai_fp16_state_dicts_embed_like_the_reference_code(tmp_path, name):
     assert_matches_torch(package, build_model(source.state_dict, "quick_gelu"))
 
 
-def test_the_same_weights_as_openclip_safetensors_embed_the_same(tmp_path):
+@pytest.mark.parametrize("name", ["openai-vit-tiny", "openai-rn-tiny"])
+def test_the_same_weights_as_openclip_safetensors_embed_the_same(tmp_path, name):
     from safetensors.torch import save_file
 
-    checkpoint = reference_checkpoint("openai-vit-tiny")
-    expected = reference_expected("openai-vit-tiny")
+    checkpoint = reference_checkpoint(name)
+    expected = reference_expected(name)
     state = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    folder = tmp_path / "laion-style"
+    folder = tmp_path / "openclip-hub-folder"
     folder.mkdir()
     save_file({k: v.contiguous() for k, v in state.items()}, str(folder / "open_clip_model.safetensors"))
+    vision = ({"width": 64, "layers": 2, "patch_size": 16} if "vit" in name
+              else {"width": 16, "layers": [1, 1, 1, 1]})  # heads: OpenCLIP's default head width of 64
     (folder / "open_clip_config.json").write_text(json.dumps({"model_cfg": {
-        "embed_dim": 64, "quick_gelu": True, "vision_cfg": {"width": 64, "layers": 2, "patch_size": 16},
+        "embed_dim": 64, "quick_gelu": True, "vision_cfg": {**vision, "image_size": 64},
         "text_cfg": {"width": 64, "heads": 1, "layers": 2}}}))
-    for source in (folder / "open_clip_model.safetensors", folder):
+    for source in (folder / "open_clip_model.safetensors", folder):  # the file alone, and the hub's folder
         package = export_without_torch(source, tmp_path / f"pkg-{source.name}")
         assert package.manifest.provenance["source_format"] == "safetensors"
         image = ImageEncoder(package, device="cpu").encode_pixels(expected["pixels"], normalize=False)
         text = TextEncoder(package, device="cpu").encode_ids(expected["token_ids"], normalize=False)
         assert min_cosine(image, expected["image_features"]) >= 0.9999
         assert min_cosine(text, expected["text_features"]) >= 0.9999
+
+
+@pytest.mark.parametrize("activation", ["quick_gelu", "gelu"])
+def test_an_openai_torchscript_archive_in_half_precision(tmp_path, activation):
+    """OpenAI's released form: a traced fp16 archive, read without running it; its code names the activation."""
+    from test_checkpoints import trace, vit_config
+
+    model = randomized(create_model(vit_config(activation)))
+    trace(model, 32).half().save(str(tmp_path / "ViT-tiny.pt"))
+    package = export_without_torch(tmp_path / "ViT-tiny.pt", tmp_path / "pkg")
+    assert package.manifest.provenance["source_format"] == "openai-torchscript"
+    assert package.manifest.architecture["activation"] == activation
+    assert_matches_torch(package, model.half().float(), strings=hard_strings()[:60])
 
 
 @pytest.mark.parametrize("activation", ["quick_gelu", "gelu"])
