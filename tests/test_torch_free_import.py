@@ -128,6 +128,8 @@ def test_the_same_weights_as_openclip_safetensors_embed_the_same(tmp_path, name)
         assert min_cosine(text, expected["text_features"]) >= 0.9999
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # tracing is how the archive is made
+@pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")
 @pytest.mark.parametrize("activation", ["quick_gelu", "gelu"])
 def test_an_openai_torchscript_archive_in_half_precision(tmp_path, activation):
     """OpenAI's released form: a traced fp16 archive, read without running it; its code names the activation."""
