@@ -172,7 +172,8 @@ def _conversion_options(sub) -> None:
     sub.add_argument("--activation", choices=ACTIVATION_CHOICES,
                      help="MLP activation when the checkpoint does not record it (default quick_gelu, OpenAI's)")
     sub.add_argument("--precision", choices=PRECISION_CHOICES, default="fp32",
-                     help="fp32 (default); fp16 stores half-size weights; int8 quantises them dynamically")
+                     help="fp32 (default); fp16 stores half-size weights; int8 stores quarter-size weights, one scale per "
+                          "output channel (the arithmetic stays float32)")
     sub.add_argument("--license", default="unknown", help="licence of the weights, recorded in the manifest")
     sub.add_argument("--description", default="", help="what the model knows, shown to users (manifest)")
     sub.add_argument("--template", dest="templates", action="append", default=[], metavar="T",
