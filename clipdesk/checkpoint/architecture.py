@@ -225,13 +225,13 @@ def _batch_norm(prefix: str, channels: int) -> dict[str, tuple[int, ...]]:
         prefix + "num_batches_tracked": ()}
 
 
-def resnet_stages(config: ClipConfig):
-    """(stage index 1-4, block index, in channels, planes, stride) of every Bottleneck of a ModifiedResNet:
-    stage i has planes width * 2**(i-1) and outputs 4 * planes channels; its first block strides by 2
-    (but stage 1's), through an average pool."""
-    inplanes = config.vision_width
-    for stage, depth in enumerate(config.vision_layers, start=1):
-        planes = config.vision_width * 2 ** (stage - 1)
+def resnet_stages(layers: tuple[int, int, int, int], width: int):
+    """(stage index 1-4, block index, in channels, planes, stride) of every Bottleneck of a ModifiedResNet
+    with these stage depths and stem width: stage i has planes width * 2**(i-1) and outputs 4 * planes
+    channels; its first block strides by 2 (but stage 1's), through an average pool."""
+    inplanes = width
+    for stage, depth in enumerate(layers, start=1):
+        planes = width * 2 ** (stage - 1)
         for block in range(depth):
             yield stage, block, inplanes, planes, (2 if stage > 1 and block == 0 else 1)
             inplanes = planes * 4
@@ -257,7 +257,7 @@ def state_dict_shapes(config: ClipConfig) -> dict[str, tuple[int, ...]]:
         for index, (cin, cout) in enumerate(((3, half), (half, half), (half, width)), start=1):
             shapes[f"visual.conv{index}.weight"] = (cout, cin, 3, 3)
             shapes |= _batch_norm(f"visual.bn{index}.", cout)
-        for stage, block, inplanes, planes, stride in resnet_stages(config):
+        for stage, block, inplanes, planes, stride in resnet_stages(config.vision_layers, width):
             p = f"visual.layer{stage}.{block}."
             for index, (cin, cout, k) in enumerate(((inplanes, planes, 1), (planes, planes, 3),
                                                     (planes, planes * 4, 1)), start=1):

@@ -213,7 +213,7 @@ def _resnet_graph(g: _Graph, config: ClipConfig) -> None:
     for index, stride in ((1, 2), (2, 1), (3, 1)):
         x = g.op("Relu", g.batch_norm(g.conv(x, f"visual.conv{index}.weight", 3, stride, 1), f"visual.bn{index}."))
     x = g.avg_pool(x, 2)
-    for stage, block, inplanes, planes, stride in resnet_stages(config):
+    for stage, block, inplanes, planes, stride in resnet_stages(config.vision_layers, config.vision_width):
         p = f"visual.layer{stage}.{block}."
         out = g.op("Relu", g.batch_norm(g.conv(x, p + "conv1.weight", 1), p + "bn1."))
         out = g.op("Relu", g.batch_norm(g.conv(out, p + "conv2.weight", 3, 1, 1), p + "bn2."))

@@ -2,10 +2,9 @@
 state dict of numpy arrays.
 
 Formats (`Checkpoint.source_format`):
-  "openai-torchscript"  OpenAI's released TorchScript archives. Read WITHOUT torch.jit.load: data.pkl
+  "openai-torchscript"  OpenAI's released TorchScript archives, read WITHOUT torch.jit.load: data.pkl
                         goes through a restricted unpickler that builds arrays and inert placeholders
-                        and refuses every other global; parameter/buffer names come from the
-                        `__parameters__` / `__buffers__` lines of the archive's code, read as text.
+                        and refuses every other global (torch_archive.py).
   "state-dict"          torch.save'd dicts (.pt/.pth/.bin): the zip format (PyTorch 1.6 and later) through
                         the same restricted unpickler; OpenAI fp16 state dicts, OpenCLIP checkpoints
                         (`state_dict`/`model`/`module` wrappers, `module.` / `_orig_mod.` prefixes). The
@@ -23,14 +22,12 @@ whose message is one line: "<path>: <what is wrong>[; what to do]".
 from __future__ import annotations
 
 import codecs
-import io
 import json
 import mmap
 import pickle
 import re
 import struct
 import zipfile
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,9 +35,13 @@ from pathlib import Path
 import numpy as np
 
 from clipdesk.checkpoint.architecture import config_from_state_dict
-from clipdesk.errors import CheckpointError
 from clipdesk.checkpoint.hf_names import ConversionError, convert_hf_clip, is_hf_clip_state_dict
+from clipdesk.checkpoint.torch_archive import (
+    BFLOAT16, Refusal, activation_from_code, bfloat16_to_float32, first_line, read_torchscript, torchscript_prefix,
+    unpickle_archive,
+)
 from clipdesk.checkpoint.weights_format import read_weights_metadata
+from clipdesk.errors import CheckpointError
 
 SOURCE_FORMATS = ("openai-torchscript", "state-dict", "safetensors", "huggingface")
 
@@ -51,8 +52,6 @@ _DERIVED_BUFFERS = ("attn_mask",)
 _WRAPPER_KEYS = ("state_dict", "model", "module")
 _PREFIXES = ("module.", "_orig_mod.")
 _SHOWN = 3
-_MAX_PICKLE_BYTES = 256 * 2**20  # data.pkl of a real model is tens of kB; refuse absurd ones
-_MAX_CODE_BYTES = 256 * 2**20
 
 
 @dataclass
@@ -75,14 +74,6 @@ class Checkpoint:
                                                 ("text_heads", self.text_heads)) if value is not None}
 
 
-class _Refusal(Exception):
-    """Internal: a problem with the file; read_checkpoint prefixes the path."""
-
-
-# numpy has no bfloat16: such tensors are read as this two-byte record type (the raw bits), which float32()
-# widens.
-BFLOAT16 = np.dtype([("bfloat16", "<u2")])
-
 # Reads PyTorch's legacy (pre-1.6) format into plain containers of numpy arrays; only torch can, so the
 # torch side passes one in (clipdesk/model/checkpoints.py). It raises CheckpointError for a bad file.
 LegacyLoader = Callable[[Path], object]
@@ -90,22 +81,18 @@ LegacyLoader = Callable[[Path], object]
 _LEGACY_MAGIC = pickle.dumps(0x1950A86A20F9469CFC6C, protocol=2)[2:]
 
 
-def bfloat16_to_float32(bits: np.ndarray) -> np.ndarray:
-    return (bits.view("<u2").astype(np.uint32) << 16).view(np.float32)
-
-
 def read_checkpoint(path: str | Path, legacy_loader: LegacyLoader | None = None) -> Checkpoint:
     """Read a CLIP checkpoint file or folder. Raises CheckpointError (one line) on any problem."""
     path = Path(path)
     try:
         if not path.exists():
-            raise _Refusal("no such file or folder")
+            raise Refusal("no such file or folder")
         if path.is_dir():
             return _load_folder(path, legacy_loader)
         if not path.is_file():
-            raise _Refusal("not a regular file")
+            raise Refusal("not a regular file")
         return _load_file(path, legacy_loader)
-    except (_Refusal, ConversionError) as problem:
+    except (Refusal, ConversionError) as problem:
         raise CheckpointError(f"{path}: {_one_line(str(problem))}") from None
     except CheckpointError as error:
         message = str(error)
@@ -123,10 +110,10 @@ def _load_file(path: Path, legacy_loader: LegacyLoader | None) -> Checkpoint:
     kind = _sniff(path)
     if kind == "zip":
         with _open_zip(path) as archive:
-            prefix = _torchscript_prefix(archive)
+            prefix = torchscript_prefix(archive)
             if prefix is not None:
-                raw, code = _read_torchscript(archive, prefix)
-                return _finish(raw, activation=_activation_from_code(code),
+                raw, code = read_torchscript(archive, prefix)
+                return _finish(raw, activation=activation_from_code(code),
                                source_format="openai-torchscript")
         return _from_loaded(path, _read_torch_file(path, legacy_loader), "state-dict")
     if kind == "pickle":
@@ -136,7 +123,7 @@ def _load_file(path: Path, legacy_loader: LegacyLoader | None) -> Checkpoint:
         checkpoint = _from_loaded(path, tensors, "safetensors")
         _apply_recorded_config(metadata, checkpoint)
         return checkpoint
-    raise _Refusal(kind)
+    raise Refusal(kind)
 
 
 def _read_torch_file(path: Path, legacy_loader: LegacyLoader | None):
@@ -145,17 +132,17 @@ def _read_torch_file(path: Path, legacy_loader: LegacyLoader | None):
         head = f.read(len(_LEGACY_MAGIC) + 2)
     if head[:2] == b"\x80\x02" and head[2:] == _LEGACY_MAGIC:
         if legacy_loader is None:
-            raise _Refusal("is in PyTorch's legacy format (before PyTorch 1.6), which needs clipdesk's training "
+            raise Refusal("is in PyTorch's legacy format (before PyTorch 1.6), which needs clipdesk's training "
                            "components (pip install 'clipdesk[train]'); or re-save it with torch.save or as "
                            ".safetensors")
         return legacy_loader(path)
     if head[:1] == b"\x80":
-        raise _Refusal("is a Python pickle but not a PyTorch checkpoint; not loaded")
+        raise Refusal("is a Python pickle but not a PyTorch checkpoint; not loaded")
     with _open_zip(path) as archive:
         pickles = [name for name in archive.namelist() if name.count("/") == 1 and name.endswith("/data.pkl")]
         if not pickles:
-            raise _Refusal("is a zip archive but not a PyTorch checkpoint (no data.pkl inside)")
-        return _unpickle_archive(archive, pickles[0].split("/")[0])
+            raise Refusal("is a zip archive but not a PyTorch checkpoint (no data.pkl inside)")
+        return unpickle_archive(archive, pickles[0].split("/")[0])
 
 
 def _sniff(path: Path) -> str:
@@ -199,7 +186,7 @@ def _open_zip(path: Path) -> zipfile.ZipFile:
     try:
         return zipfile.ZipFile(path)
     except (zipfile.BadZipFile, EOFError, ValueError) as error:
-        raise _Refusal(f"is truncated or damaged (bad zip archive: {error})") from None
+        raise Refusal(f"is truncated or damaged (bad zip archive: {error})") from None
 
 
 _SAFETENSORS_DTYPES = {
@@ -218,13 +205,13 @@ def _safetensors_load(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str]
     with open(path, "rb") as f:
         (header_len,) = struct.unpack("<Q", f.read(8))
         if header_len > _MAX_SAFETENSORS_HEADER or 8 + header_len > size:
-            raise _Refusal("is a truncated safetensors file (its header runs past the end)")
+            raise Refusal("is a truncated safetensors file (its header runs past the end)")
         try:
             header = json.loads(f.read(header_len))
         except (UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise _Refusal(f"is truncated or damaged (safetensors header: {_first_line(str(error))})") from None
+            raise Refusal(f"is truncated or damaged (safetensors header: {first_line(str(error))})") from None
         if not isinstance(header, dict):
-            raise _Refusal("is truncated or damaged (safetensors header is not a JSON object)")
+            raise Refusal("is truncated or damaged (safetensors header is not a JSON object)")
         data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if size > 8 + header_len else b""
     metadata = header.pop("__metadata__", None) or {}
     body = 8 + header_len
@@ -235,13 +222,13 @@ def _safetensors_load(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str]
             shape = tuple(int(n) for n in entry["shape"])
             begin, end = (int(n) for n in entry["data_offsets"])
         except (KeyError, TypeError, ValueError):
-            raise _Refusal(f"is truncated or damaged (safetensors entry {name!r} is invalid or has an "
+            raise Refusal(f"is truncated or damaged (safetensors entry {name!r} is invalid or has an "
                            "unsupported dtype)") from None
         count = int(np.prod(shape, dtype=np.int64))
         if min(shape, default=0) < 0 or end - begin != count * dtype.itemsize or begin < 0:
-            raise _Refusal(f"is truncated or damaged (safetensors entry {name!r} has the wrong size)")
+            raise Refusal(f"is truncated or damaged (safetensors entry {name!r} has the wrong size)")
         if body + end > size:
-            raise _Refusal(f"is truncated or damaged (safetensors tensor {name!r} runs past the end)")
+            raise Refusal(f"is truncated or damaged (safetensors tensor {name!r} runs past the end)")
         tensors[name] = np.frombuffer(data, dtype, count, body + begin).reshape(shape) if count else \
             np.zeros(shape, dtype)
     if not isinstance(metadata, dict):
@@ -260,7 +247,7 @@ def _apply_recorded_config(metadata: Mapping[str, str], checkpoint: Checkpoint) 
     wrong = [f"{name} {value!r} recorded, {getattr(found, name)!r} in the weights"
              for name, value in vars(config).items() if getattr(found, name) != value]
     if wrong:
-        raise _Refusal(f"damaged clipdesk metadata: {'; '.join(wrong[:_SHOWN])}")
+        raise Refusal(f"damaged clipdesk metadata: {'; '.join(wrong[:_SHOWN])}")
     checkpoint.activation = config.activation
     checkpoint.vision_heads, checkpoint.text_heads = config.vision_heads, config.text_heads
 
@@ -286,15 +273,15 @@ def _load_folder(folder: Path, legacy_loader: LegacyLoader | None) -> Checkpoint
         config = _read_json(config_path)
         model_type = config.get("model_type")
         if model_type not in (None, "clip"):
-            raise _Refusal(f"is a Hugging Face {model_type!r} model; only CLIP (model_type 'clip') "
+            raise Refusal(f"is a Hugging Face {model_type!r} model; only CLIP (model_type 'clip') "
                            "is supported")
         others = [p.name for p in folder.iterdir() if p.suffix in (".h5", ".msgpack", ".onnx", ".ckpt")]
         extra = f" (found only {', '.join(sorted(others)[:_SHOWN])})" if others else ""
-        raise _Refusal("is a Hugging Face folder without PyTorch weights (model.safetensors, "
+        raise Refusal("is a Hugging Face folder without PyTorch weights (model.safetensors, "
                        f"pytorch_model.bin or a sharded *.index.json){extra}")
     if (folder / "manifest.json").is_file():
-        raise _Refusal("is a clipdesk model package (ONNX), not a PyTorch checkpoint")
-    raise _Refusal("is a folder but not a Hugging Face CLIP model (no config.json); give a checkpoint "
+        raise Refusal("is a clipdesk model package (ONNX), not a PyTorch checkpoint")
+    raise Refusal("is a folder but not a Hugging Face CLIP model (no config.json); give a checkpoint "
                    "file or a transformers CLIPModel folder")
 
 
@@ -307,14 +294,14 @@ def _hf_weight_files(folder: Path) -> list[Path] | None:
         if index.is_file():
             weight_map = _read_json(index).get("weight_map")
             if not isinstance(weight_map, Mapping) or not weight_map:
-                raise _Refusal(f"{name} has no weight_map")
+                raise Refusal(f"{name} has no weight_map")
             shards = []
             for shard in dict.fromkeys(weight_map.values()):
                 if (not isinstance(shard, str) or "/" in shard or "\\" in shard
                         or shard in ("", ".", "..")):
-                    raise _Refusal(f"{name} names a shard outside the folder: {shard!r}")
+                    raise Refusal(f"{name} names a shard outside the folder: {shard!r}")
                 if not (folder / shard).is_file():
-                    raise _Refusal(f"shard {shard} named in {name} is missing")
+                    raise Refusal(f"shard {shard} named in {name} is missing")
                 shards.append(folder / shard)
             return shards
     return None
@@ -330,7 +317,7 @@ def _load_hf(folder: Path, config_path: Path, files: list[Path], legacy_loader: 
         else:
             part = _read_torch_file(file, legacy_loader)
         if not isinstance(part, Mapping):
-            raise _Refusal(f"{file.name} holds a {type(part).__name__}, not a state dict")
+            raise Refusal(f"{file.name} holds a {type(part).__name__}, not a state dict")
         hf_state.update(part)
     source_dtype = _narrowest_dtype(hf_state)
     converted = convert_hf_clip(hf_state, config)
@@ -345,9 +332,9 @@ def _read_json(path: Path) -> dict:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise _Refusal(f"{path.name} is not valid JSON ({_first_line(str(error))})") from None
+        raise Refusal(f"{path.name} is not valid JSON ({first_line(str(error))})") from None
     if not isinstance(data, dict):
-        raise _Refusal(f"{path.name} is not a JSON object")
+        raise Refusal(f"{path.name} is not a JSON object")
     return data
 
 
@@ -371,7 +358,7 @@ def _apply_open_clip_config(config_path: Path, checkpoint: Checkpoint) -> None:
             (text, "text_cfg", "act_kwargs", (None, {})),
             (vision, "vision_cfg", "act_kwargs", (None, {}))):
         if section.get(key) not in fine:
-            raise _Refusal(f"unsupported OpenCLIP model: {name}.{key} = {section.get(key)!r}")
+            raise Refusal(f"unsupported OpenCLIP model: {name}.{key} = {section.get(key)!r}")
     checkpoint.activation = "quick_gelu" if model_cfg.get("quick_gelu") else "gelu"
     head_width = vision.get("head_width", 64)
     width = vision.get("width")
@@ -394,7 +381,7 @@ def _from_loaded(path: Path, obj, source_format: str) -> Checkpoint:
     if is_hf_clip_state_dict(state):
         config_path = path.parent / "config.json"
         if not config_path.is_file():
-            raise _Refusal("holds Hugging Face transformers CLIP weights but no config.json is beside "
+            raise Refusal("holds Hugging Face transformers CLIP weights but no config.json is beside "
                            "it; give the model folder")
         source_dtype = _narrowest_dtype(state)
         converted = convert_hf_clip(state, _read_json(config_path))
@@ -409,22 +396,22 @@ def _from_loaded(path: Path, obj, source_format: str) -> Checkpoint:
 def _unwrap(obj) -> dict:
     for _ in range(3):  # e.g. {"state_dict": {"module": {...}}} at worst
         if not isinstance(obj, Mapping):
-            raise _Refusal(f"holds a {type(obj).__name__}, not a state dict")
+            raise Refusal(f"holds a {type(obj).__name__}, not a state dict")
         inner = next((obj[k] for k in _WRAPPER_KEYS if isinstance(obj.get(k), Mapping)), None)
         if inner is None:
             break
         obj = inner
     tensors = {k: v for k, v in obj.items() if isinstance(v, np.ndarray)}
     if not tensors:
-        raise _Refusal("holds a dict without tensors, not a state dict")
+        raise Refusal("holds a dict without tensors, not a state dict")
     non_string = [k for k in obj if not isinstance(k, str)]
     if non_string:
-        raise _Refusal(f"holds a dict keyed by {type(non_string[0]).__name__}, not a state dict")
+        raise Refusal(f"holds a dict keyed by {type(non_string[0]).__name__}, not a state dict")
     # Keep tensors and the plain metadata numbers; anything else means this is not a state dict.
     others = [k for k in obj if k not in tensors and k.rsplit(".", 1)[-1] not in METADATA_KEYS]
     if others:
         shown = ", ".join(others[:_SHOWN])
-        raise _Refusal(f"holds a dict mixing tensors with other values ({shown}), not a state dict")
+        raise Refusal(f"holds a dict mixing tensors with other values ({shown}), not a state dict")
     return dict(obj)
 
 
@@ -489,30 +476,30 @@ def _finish(raw: Mapping, activation: str | None, source_format: str,
              and k.rsplit(".", 1)[-1] not in _DERIVED_BUFFERS}
     for key, value in state.items():
         if not isinstance(value, np.ndarray):
-            raise _Refusal(f"{key!r} is a {type(value).__name__}, not a tensor")
+            raise Refusal(f"{key!r} is a {type(value).__name__}, not a tensor")
     keys = list(state)
     for test, what in _UNSUPPORTED:
         if any(test(k) for k in keys):
             example = next(k for k in keys if test(k))
-            raise _Refusal(f"unsupported model layout: {what}, e.g. key {example!r}; clipdesk reads "
+            raise Refusal(f"unsupported model layout: {what}, e.g. key {example!r}; clipdesk reads "
                            "OpenAI-layout CLIP (ViT or ModifiedResNet image tower, Transformer text tower)")
     known = [k for k in keys if _OPENAI_KEY.fullmatch(k)]
     if not known:
         shown = ", ".join(repr(k) for k in keys[:_SHOWN])
-        raise _Refusal(f"has no CLIP weights (keys like 'token_embedding.weight', 'visual.conv1.weight'); "
+        raise Refusal(f"has no CLIP weights (keys like 'token_embedding.weight', 'visual.conv1.weight'); "
                        f"found {shown}")
     unknown = [k for k in keys if not _OPENAI_KEY.fullmatch(k)]
     if unknown:
         more = f" and {len(unknown) - _SHOWN} more" if len(unknown) > _SHOWN else ""
-        raise _Refusal(f"unsupported model layout: unexpected keys {', '.join(unknown[:_SHOWN])}{more}")
+        raise Refusal(f"unsupported model layout: unexpected keys {', '.join(unknown[:_SHOWN])}{more}")
     missing = [k for k in _REQUIRED if k not in state]
     if not any(k.startswith("visual.") for k in keys):
         missing.append("visual.*")
     if missing:
-        raise _Refusal(f"is an incomplete CLIP checkpoint: missing {', '.join(missing)}")
+        raise Refusal(f"is an incomplete CLIP checkpoint: missing {', '.join(missing)}")
     for key, value in state.items():
         if value.dtype not in _READABLE_DTYPES:
-            raise _Refusal(f"{key!r} has unsupported dtype {_dtype_name(value.dtype)}")
+            raise Refusal(f"{key!r} has unsupported dtype {_dtype_name(value.dtype)}")
     if source_dtype is None:
         source_dtype = _narrowest_dtype(state)
     return Checkpoint(state, activation, source_format, source_dtype)
@@ -545,296 +532,6 @@ def _narrowest_dtype(state: Mapping) -> str:
     return _dtype_name(next((d for d in _FLOATS if d in dtypes), np.dtype("<f4")))
 
 
-# ------------------------------------------------------------------------------- TorchScript
-
-_STORAGE_DTYPES = {
-    "HalfStorage": np.dtype("<f2"), "FloatStorage": np.dtype("<f4"), "DoubleStorage": np.dtype("<f8"),
-    "BFloat16Storage": BFLOAT16, "LongStorage": np.dtype("<i8"), "IntStorage": np.dtype("<i4"),
-    "ShortStorage": np.dtype("<i2"), "CharStorage": np.dtype("i1"), "ByteStorage": np.dtype("u1"),
-    "BoolStorage": np.dtype("?"),
-}
-
-
-def _torchscript_prefix(archive: zipfile.ZipFile) -> str | None:
-    """The archive's top folder when it is a TorchScript archive (code/ or constants.pkl inside)."""
-    for name in archive.namelist():
-        parts = name.split("/")
-        if len(parts) >= 2 and (parts[1] == "code" or (len(parts) == 2 and parts[1] == "constants.pkl")):
-            return parts[0]
-    return None
-
-
-class _StorageType:
-    __slots__ = ("name", "dtype")
-
-    def __init__(self, name: str, dtype: np.dtype):
-        self.name, self.dtype = name, dtype
-
-
-class _Storage:
-    """A storage read from the archive: a flat array of its elements."""
-
-    __slots__ = ("flat",)
-
-    def __init__(self, flat: np.ndarray):
-        self.flat = flat
-
-
-class _ScriptObject:
-    """Inert stand-in for a TorchScript class instance: records the class name and its state."""
-
-    _qualname = "?"
-
-    def __new__(cls, *args, **kwargs):
-        obj = object.__new__(cls)
-        obj.__dict__["state"] = None
-        obj.__dict__["args"] = args
-        return obj
-
-    def __init__(self, *args, **kwargs):
-        pass
-
-    def __setstate__(self, state):
-        self.__dict__["state"] = state
-
-    @property
-    def qualname(self) -> str:
-        return type(self)._qualname
-
-
-class _ArchiveUnpickler(pickle.Unpickler):
-    """data.pkl of a PyTorch zip archive (torch.save or TorchScript): builds numpy arrays and inert
-    placeholders only; any other global is refused before it is imported or called."""
-
-    def __init__(self, file, archive: zipfile.ZipFile, prefix: str):
-        super().__init__(file)
-        self._archive = archive
-        self._prefix = prefix
-        self._storages: dict[str, _Storage] = {}
-        self._placeholders: dict[str, type] = {}
-        self._storage_types = {name: _StorageType(name, dtype) for name, dtype in _STORAGE_DTYPES.items()}
-        # Fresh bound methods per load: nothing a pickle does to them outlives this unpickler.
-        self._allowed = {
-            ("torch._utils", "_rebuild_tensor_v2"): self._rebuild_tensor_v2,
-            ("torch._utils", "_rebuild_tensor"): self._rebuild_tensor,
-            ("torch._utils", "_rebuild_parameter"): self._rebuild_parameter,
-            ("collections", "OrderedDict"): self._ordered_dict,
-            ("torch.jit._pickle", "build_intlist"): self._identity,
-            ("torch.jit._pickle", "build_doublelist"): self._identity,
-            ("torch.jit._pickle", "build_boollist"): self._identity,
-            ("torch.jit._pickle", "build_tensorlist"): self._identity,
-            ("torch.jit._pickle", "restore_type_tag"): self._restore_type_tag,
-        }
-
-    def find_class(self, module: str, name: str):
-        allowed = self._allowed.get((module, name))
-        if allowed is not None:
-            return allowed
-        if module == "torch" and name in self._storage_types:
-            return self._storage_types[name]
-        if module == "__torch__" or module.startswith("__torch__."):
-            qualname = f"{module}.{name}"
-            if module.startswith("__torch__.torch.classes"):
-                raise _Refusal(f"TorchScript archive uses a custom C++ class ({qualname}, e.g. quantized "
-                               "or packed weights); not supported")
-            cls = self._placeholders.get(qualname)
-            if cls is None:
-                cls = type("ScriptObject", (_ScriptObject,), {"_qualname": qualname})
-                self._placeholders[qualname] = cls
-            return cls
-        raise _Refusal(f"refused: its data.pkl would import {module}.{name}, which is not a tensor "
-                       "or module record (nothing was run); the file is unsafe or not a CLIP archive")
-
-    def persistent_load(self, pid):
-        if (not isinstance(pid, tuple) or len(pid) != 5 or pid[0] != "storage"
-                or not isinstance(pid[1], _StorageType) or not isinstance(pid[2], str)
-                or not isinstance(pid[4], int) or isinstance(pid[4], bool) or pid[4] < 0):
-            raise _Refusal("data.pkl has an unexpected persistent record")
-        storage_type, key, numel = pid[1], pid[2], pid[4]
-        if not re.fullmatch(r"[0-9A-Za-z_]+", key):
-            raise _Refusal(f"data.pkl names an invalid storage {key!r}")
-        cached = self._storages.get(key)
-        if cached is not None:
-            if cached.flat.dtype != storage_type.dtype:
-                raise _Refusal(f"storage {key} is used with two dtypes")
-            return cached
-        entry = f"{self._prefix}/data/{key}"
-        try:
-            info = self._archive.getinfo(entry)
-        except KeyError:
-            raise _Refusal(f"is truncated or damaged: storage {entry} is missing") from None
-        itemsize = storage_type.dtype.itemsize
-        if info.file_size != numel * itemsize:
-            raise _Refusal(f"is truncated or damaged: storage {entry} holds {info.file_size} bytes, "
-                           f"expected {numel * itemsize}")
-        buffer = bytearray(info.file_size)
-        with self._archive.open(info) as f:
-            view, pos = memoryview(buffer), 0
-            while pos < len(buffer):
-                n = f.readinto(view[pos:])
-                if not n:
-                    raise _Refusal(f"is truncated or damaged: storage {entry} ends early")
-                pos += n
-        flat = np.frombuffer(buffer, dtype=storage_type.dtype) if numel else np.empty(0, storage_type.dtype)
-        storage = _Storage(flat)
-        self._storages[key] = storage
-        return storage
-
-    # Allowed callables ---------------------------------------------------------------------
-
-    @staticmethod
-    def _ints(value, what: str) -> tuple[int, ...]:
-        if (not isinstance(value, (tuple, list))
-                or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value)):
-            raise _Refusal(f"data.pkl has an invalid tensor {what}")
-        return tuple(value)
-
-    def _rebuild_tensor_v2(self, storage, storage_offset, size, stride, requires_grad=False,
-                           backward_hooks=None, metadata=None):
-        return self._rebuild_tensor(storage, storage_offset, size, stride)
-
-    def _rebuild_tensor(self, storage, storage_offset, size, stride):
-        if not isinstance(storage, _Storage):
-            raise _Refusal("data.pkl builds a tensor from something that is not a storage")
-        if not isinstance(storage_offset, int) or isinstance(storage_offset, bool) or storage_offset < 0:
-            raise _Refusal("data.pkl has an invalid tensor offset")
-        size, stride = self._ints(size, "size"), self._ints(stride, "stride")
-        if len(size) != len(stride):
-            raise _Refusal("data.pkl has a tensor whose size and stride disagree")
-        numel = storage.flat.size
-        if 0 not in size:
-            last = storage_offset + sum((n - 1) * s for n, s in zip(size, stride))
-            if last >= numel:
-                raise _Refusal("data.pkl has a tensor reaching past its storage")
-        itemsize = storage.flat.dtype.itemsize
-        return np.lib.stride_tricks.as_strided(storage.flat[storage_offset:], size,
-                                               tuple(s * itemsize for s in stride), writeable=False)
-
-    @staticmethod
-    def _rebuild_parameter(data, requires_grad=False, backward_hooks=None):
-        if not isinstance(data, np.ndarray):
-            raise _Refusal("data.pkl builds a parameter from something that is not a tensor")
-        return data
-
-    @staticmethod
-    def _ordered_dict(*args):
-        if args and not isinstance(args[0], (list, tuple, dict)):
-            raise _Refusal("data.pkl builds an OrderedDict from an invalid value")
-        return OrderedDict(*args[:1])
-
-    @staticmethod
-    def _identity(value):
-        return value
-
-    @staticmethod
-    def _restore_type_tag(value, type_str=None):
-        return value
-
-
-def _module_classes(archive: zipfile.ZipFile, prefix: str) -> tuple[dict[str, tuple | None], str]:
-    """{qualified class name: (parameter names, buffer names), or None for a class that is not a
-    Module} from the archive's code files, read as text (never run), plus all the code text."""
-    classes: dict[str, tuple | None] = {}
-    code_root = f"{prefix}/code/"
-    texts, total = [], 0
-    for info in archive.infolist():
-        if not (info.filename.startswith(code_root) and info.filename.endswith(".py")):
-            continue
-        total += info.file_size
-        if total > _MAX_CODE_BYTES:
-            raise _Refusal("TorchScript archive's code is implausibly large")
-        text = archive.read(info).decode("utf-8", errors="replace")
-        texts.append(text)
-        module = info.filename[len(code_root):-3].replace("/", ".")
-        current = None
-        for line in text.splitlines():
-            match = re.match(r"class (\w+)\((\w+)\):", line)
-            if match:
-                qualname = f"{module}.{match.group(1)}"
-                current = qualname if match.group(2) == "Module" else None
-                classes[qualname] = ([], []) if current else None
-                continue
-            if current is None or not line.startswith("  "):
-                if not line.startswith(" "):
-                    current = None
-                continue
-            match = re.match(r"\s+__(parameters|buffers)__ = \[(.*)\]\s*$", line)
-            if match:
-                names = re.findall(r'"([^"\\]*)"', match.group(2))
-                classes[current][0 if match.group(1) == "parameters" else 1].extend(names)
-    return classes, "\n".join(texts)
-
-
-def _unpickle_archive(archive: zipfile.ZipFile, prefix: str):
-    """What `prefix`/data.pkl holds, its tensors as numpy arrays over the archive's storages."""
-    byteorder = f"{prefix}/byteorder"
-    if byteorder in archive.namelist():
-        order = archive.read(byteorder).decode("ascii", errors="replace").strip()
-        if order != "little":
-            raise _Refusal(f"archive is {order}-endian; only little-endian is supported")
-    try:
-        info = archive.getinfo(f"{prefix}/data.pkl")
-    except KeyError:
-        raise _Refusal("TorchScript archive has no data.pkl (an older or unknown layout); "
-                       "re-save its state_dict() with torch.save") from None
-    if info.file_size > _MAX_PICKLE_BYTES:
-        raise _Refusal("data.pkl is implausibly large")
-    unpickler = _ArchiveUnpickler(io.BytesIO(archive.read(info)), archive, prefix)
-    try:
-        return unpickler.load()
-    except _Refusal:
-        raise
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, KeyError,
-            IndexError, RuntimeError, struct.error, zipfile.BadZipFile, MemoryError) as error:
-        raise _Refusal(f"data.pkl cannot be read ({type(error).__name__}: "
-                       f"{_first_line(str(error))})") from None
-
-
-def _read_torchscript(archive: zipfile.ZipFile, prefix: str) -> tuple[dict[str, np.ndarray], str]:
-    classes, code = _module_classes(archive, prefix)
-    root = _unpickle_archive(archive, prefix)
-    if not isinstance(root, _ScriptObject):
-        raise _Refusal("TorchScript data.pkl does not hold a module")
-    return _collect(root, classes), code
-
-
-def _collect(root: _ScriptObject, classes: dict[str, tuple | None]) -> dict[str, np.ndarray]:
-    """Parameters and buffers under their dotted names, in state_dict order."""
-    out: dict[str, np.ndarray] = {}
-    ancestors: set[int] = set()
-
-    def walk(obj: _ScriptObject, prefix: str, depth: int) -> None:
-        if id(obj) in ancestors or depth > 64:
-            raise _Refusal("TorchScript module tree has a cycle or is implausibly deep")
-        if obj.qualname not in classes:
-            raise _Refusal(f"TorchScript archive has no code for class {obj.qualname}; "
-                           "cannot tell its parameters from other attributes")
-        entry = classes[obj.qualname]
-        if entry is None:
-            return  # a scripted non-Module class: holds no parameters
-        ancestors.add(id(obj))
-        state = obj.state
-        if not isinstance(state, dict):
-            raise _Refusal(f"TorchScript module {prefix.rstrip('.') or '(root)'} has no attribute table")
-        params, buffers = entry
-        for name in params + buffers:
-            value = state.get(name)
-            if value is None:
-                continue  # e.g. an Optional bias that is None
-            if not isinstance(value, np.ndarray):
-                raise _Refusal(f"TorchScript parameter {prefix}{name} is not a tensor")
-            out[prefix + name] = value
-        for name, value in state.items():
-            if isinstance(value, _ScriptObject):
-                walk(value, f"{prefix}{name}.", depth + 1)
-        ancestors.discard(id(obj))
-
-    if classes.get(root.qualname, ()) is None:
-        raise _Refusal("TorchScript data.pkl does not hold a module")
-    walk(root, "", 0)
-    return out
-
-
 def read_torchscript_state_dict(path: str | Path) -> dict[str, np.ndarray]:
     """A TorchScript archive's parameters and buffers (as `module.state_dict()` would list them,
     non-persistent buffers included), in their stored dtypes, without running anything from it.
@@ -842,40 +539,19 @@ def read_torchscript_state_dict(path: str | Path) -> dict[str, np.ndarray]:
     path = Path(path)
     try:
         if not path.is_file():
-            raise _Refusal("no such file")
+            raise Refusal("no such file")
         with _open_zip(path) as archive:
-            prefix = _torchscript_prefix(archive)
+            prefix = torchscript_prefix(archive)
             if prefix is None:
-                raise _Refusal("is not a TorchScript archive (no code/ or constants.pkl)")
-            return _read_torchscript(archive, prefix)[0]
-    except _Refusal as problem:
+                raise Refusal("is not a TorchScript archive (no code/ or constants.pkl)")
+            return read_torchscript(archive, prefix)[0]
+    except Refusal as problem:
         raise CheckpointError(f"{path}: {_one_line(str(problem))}") from None
     except OSError as error:
         raise CheckpointError(f"{path}: cannot be read ({_one_line(error.strerror or str(error))})") from None
 
 
-def _activation_from_code(code: str) -> str | None:
-    """What the archive's code says about the MLP activation, when it says one thing only.
-
-    Exact GELU shows as `torch.gelu(`; QuickGELU as a QuickGELU class or x * sigmoid(x * c). A
-    heuristic on code text: None when neither or both are seen.
-    """
-    gelu = re.search(r"\btorch\.gelu\(", code) is not None
-    quick = (re.search(r"\bclass QuickGELU\(", code) is not None
-             or re.search(r"torch\.sigmoid\(torch\.mul\(", code) is not None)
-    if gelu == quick:
-        return None
-    return "gelu" if gelu else "quick_gelu"
-
-
 # ------------------------------------------------------------------------------------ helpers
-
-
-def _first_line(text: str) -> str:
-    for line in text.strip().splitlines():
-        if line.strip():
-            return line.strip()[:200]
-    return "no details"
 
 
 def _one_line(text: str) -> str:

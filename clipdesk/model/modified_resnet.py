@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from clipdesk.checkpoint.architecture import resnet_stages
+
 
 class Bottleneck(nn.Module):
     expansion = 4
@@ -88,15 +90,10 @@ class ModifiedResNet(nn.Module):
         self.bn3 = nn.BatchNorm2d(width)
         self.avgpool = nn.AvgPool2d(2)
 
-        inplanes = width
-        stages = []
-        for index, depth in enumerate(layers):
-            planes = width * 2 ** index
-            blocks = [Bottleneck(inplanes, planes, stride=1 if index == 0 else 2)]
-            inplanes = planes * Bottleneck.expansion
-            blocks += [Bottleneck(inplanes, planes) for _ in range(1, depth)]
-            stages.append(nn.Sequential(*blocks))
-        self.layer1, self.layer2, self.layer3, self.layer4 = stages
+        stages: list[list[Bottleneck]] = [[], [], [], []]
+        for stage, _, inplanes, planes, stride in resnet_stages(tuple(layers), width):
+            stages[stage - 1].append(Bottleneck(inplanes, planes, stride))
+        self.layer1, self.layer2, self.layer3, self.layer4 = (nn.Sequential(*blocks) for blocks in stages)
 
         # Total stride is 32 (stem 4, stages 2-4 8); the last stage has width * 32 channels.
         self.attnpool = AttentionPool2d(input_resolution // 32, width * 32, heads, output_dim)
