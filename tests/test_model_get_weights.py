@@ -4,6 +4,7 @@ OWNER/REPO outside the catalog), converted without torch, against the models the
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -16,6 +17,7 @@ from test_cli import cosine_rows
 
 from clipdesk import paths
 from clipdesk.model import create_model
+from clipdesk.runtime.registry import model_entries
 from clipdesk.runtime.preprocess import load_image, preprocess_batch
 from clipdesk.runtime.tokenizer import get_tokenizer
 
@@ -121,3 +123,27 @@ def test_the_shipped_catalog_has_weight_only_entries():
     assert {"laion/CLIP-ViT-B-32-laion2B-s34B-b79K", "openai/clip-vit-large-patch14"} <= set(weights)
     assert weights["openai/clip-vit-large-patch14"].sha256["weights"] == (
         "a2bf730a0c7debf160f7a6b50b3aaf3703e7e88ac73de7a314903141db026dcb")
+
+
+def test_not_enough_room_to_convert_is_said_before_converting(openclip_hub, monkeypatch, capsys):
+    """The weights are downloaded, then the disk is found too small for the graphs: one line, the download
+    kept for the next try, nothing installed."""
+    import shutil as shutil_module
+
+    from clipdesk.cli import main
+    from clipdesk.runtime import model_get
+
+    real = shutil_module.disk_usage
+
+    def small_once_downloaded(path):
+        usage = real(path)
+        if Path(path) == paths.models_dir():
+            return usage._replace(free=1000)
+        return usage
+
+    monkeypatch.setattr(model_get.shutil, "disk_usage", small_once_downloaded)
+    assert main(["model", "get", "tester/openclip-tiny", "--yes"]) == 1
+    errors = error_lines(capsys.readouterr().err)
+    assert len(errors) == 1 and "not enough free disk space to convert openclip-tiny" in errors[0], errors
+    assert "openclip-tiny" not in model_entries()
+    assert any((paths.data_dir() / "downloads").rglob("open_clip_model.safetensors"))

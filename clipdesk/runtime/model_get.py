@@ -214,6 +214,13 @@ def _install_weights(plan: DownloadPlan, hashes: dict[str, str], *, device: str,
     from clipdesk.runtime.layouts import weights_preprocessing
 
     entry = plan.entry
+    # The conversion writes fp32 graphs (the reference of a narrower package) beside the download.
+    paths.models_dir().mkdir(parents=True, exist_ok=True)
+    needed, free = 2 * plan.total_bytes + SPACE_MARGIN, shutil.disk_usage(paths.models_dir()).free
+    if needed > free:
+        raise ClipdeskError(f"not enough free disk space to convert {entry.name}: about {needed / 1e6:,.0f} MB needed, "
+                            f"{free / 1e6:,.0f} MB free; free some space and run the same command again (the "
+                            "download is kept)")
     checkpoint, config, provenance = read_for_package(plan.folder, None, None, log)
     for key, found in (("image_size", config.image_resolution), ("context_length", config.context_length)):
         if getattr(entry, key) not in (0, found):
