@@ -10,11 +10,10 @@ from __future__ import annotations
 import os
 
 from PySide6.QtCore import QItemSelectionModel, Qt, QTimer
-from PySide6.QtGui import QKeySequence, QPalette, QShortcut
-from PySide6.QtWidgets import (QFileDialog, QFrame, QHBoxLayout, QInputDialog, QLabel, QMainWindow, QMessageBox,
-                               QPushButton, QSlider, QSplitter, QStackedWidget, QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtGui import QAction, QKeySequence, QPalette, QShortcut
+from PySide6.QtWidgets import (QFileDialog, QFrame, QHBoxLayout, QInputDialog, QLabel, QMainWindow, QPushButton,
+                               QSlider, QSplitter, QStackedWidget, QToolButton, QVBoxLayout, QWidget)
 
-from clipdesk.library.pathnames import display_path
 from clipdesk.ui import desktop
 from clipdesk.ui.icons import app_icon, icon
 from clipdesk.ui.library_service import (RANKED_RESULTS, LibraryService, ModelState, ResultSet, SidebarData,
@@ -79,6 +78,7 @@ class MainWindow(QMainWindow):
         self._progress_seen = False
         self.service.load_model()
         self.service.refresh_sidebar()
+        self.service.refresh_history()
 
     # --- building ---
 
@@ -169,6 +169,7 @@ class MainWindow(QMainWindow):
         self.status = StatusBar(self)
         self.setStatusBar(self.status)
         self.photo_view = PhotoView(self.service, self.grid_model, self)
+        self._build_menus()
         self.grid.empty_text = "Loading…"
         # The stylesheet goes on everything but the grid (see theme.py).
         for widget in (top, self.sidebar, self.banner, header_widget, self.welcome, self.status, self.photo_view):
@@ -176,6 +177,25 @@ class MainWindow(QMainWindow):
         if self.tag_panel is not None:
             style(self.tag_panel)
         self._refresh_icons()
+
+    def _build_menus(self) -> None:
+        """Edit → Undo and Redo: every change to tags and folders goes back (library/history.py), after a
+        restart too. In a text field the same keys undo typing (the field takes them first)."""
+        edit = self.menuBar().addMenu("&Edit")
+        self.undo_action = QAction("&Undo", self)
+        self.undo_action.setShortcuts(QKeySequence.StandardKey.Undo)
+        self.undo_action.triggered.connect(lambda: self.service.undo())
+        self.redo_action = QAction("&Redo", self)
+        self.redo_action.setShortcuts(QKeySequence.StandardKey.Redo)  # Ctrl+Shift+Z (and Ctrl+Y on Windows)
+        self.redo_action.triggered.connect(lambda: self.service.undo(redo=True))
+        edit.addAction(self.undo_action)
+        edit.addAction(self.redo_action)
+        self._history_changed(None, None)
+
+    def _history_changed(self, undo: str | None, redo: str | None) -> None:
+        for action, verb, step in ((self.undo_action, "&Undo", undo), (self.redo_action, "&Redo", redo)):
+            action.setText(f"{verb} {step.replace('&', '&&')}" if step else verb)  # a tag's "&" is no mnemonic
+            action.setEnabled(step is not None)
 
     def _make_tag_panel(self):
         """The zero-shot tagging panel, when the tagging core is part of this build."""
@@ -197,6 +217,7 @@ class MainWindow(QMainWindow):
         service.indexFailed.connect(self._index_failed)
         service.libraryChanged.connect(self._library_changed)
         service.tagsChanged.connect(self._library_changed)
+        service.historyChanged.connect(self._history_changed)
         service.message.connect(self.status.note)
         service.error.connect(self.status.error)
 
@@ -485,6 +506,7 @@ class MainWindow(QMainWindow):
 
     def _library_changed(self) -> None:
         self.service.refresh_sidebar()
+        self.service.refresh_history()
         self._run_query(self.search_bar.text())
 
     # --- folders and indexing ---
@@ -508,11 +530,8 @@ class MainWindow(QMainWindow):
         self.service.index(folders)
 
     def _remove_folder(self, path: str) -> None:
-        answer = QMessageBox.question(
-            self, "Remove folder", f"Remove {display_path(path)} from the library?\n\nIts photos leave the library "
-            "with their tags; the files themselves are not touched.")
-        if answer == QMessageBox.StandardButton.Yes:
-            self.service.remove_folder(path)
+        # No confirmation: Edit → Undo brings the folder back with its tags (history.py).
+        self.service.remove_folder(path)
 
     def _index_started(self, folders: list[str]) -> None:
         self.pages.setCurrentWidget(self.library_page)
@@ -587,9 +606,7 @@ class MainWindow(QMainWindow):
             self.status.note("Delete removes a tag from photos while a tag is shown; open a tag in the sidebar")
 
     def _delete_tag(self, name: str) -> None:
-        answer = QMessageBox.question(self, "Delete tag", f"Delete the tag “{name}” from every photo that has it?")
-        if answer == QMessageBox.StandardButton.Yes:
-            self.service.delete_tag(name)
+        self.service.delete_tag(name)  # no confirmation: Edit → Undo brings it back
 
     def _toggle_tag_panel(self, shown: bool) -> None:
         if self.tag_panel is not None:

@@ -69,13 +69,17 @@ class TaggingPanel(QWidget):
         self._items: dict[int, list[QTreeWidgetItem]] = defaultdict(list)
         self._requested: set[int] = set()
         self._progress = None
+        # What the last run of the current set found besides suggestions (None: not run since it was chosen).
+        self._decided: dict[str, int] = {}
+        self._none: int | None = None
+        self._generation = 0  # bumped by every local edit: a list read from the library before it is stale
         self.loader = ThumbnailLoader(service.library, threads=1, parent=self)
         self.loader.loaded.connect(self._thumbnail)
         self._build()
         service.labelRunProgress.connect(self._run_progress)
         service.labelRunFinished.connect(self._run_finished)
         service.labelRunFailed.connect(self._run_failed)
-        service.tagsChanged.connect(self._update_buttons)
+        service.tagsChanged.connect(self.reload)
 
     # --- building ---
 
@@ -275,20 +279,55 @@ class TaggingPanel(QWidget):
         self._progress = None
         self._show_running(False)
         self.pending = defaultdict(dict)
-        decided, none = defaultdict(int), 0
+        self._decided, self._none = defaultdict(int), 0
         for outcome in run.outcomes:
             if outcome.status in (SUGGESTED, APPLIED):
                 self.pending[outcome.label][outcome.photo_id] = outcome.confidence
             elif outcome.status == DECIDED:
-                decided[outcome.label] += 1
+                self._decided[outcome.label] += 1
             elif outcome.status == NONE:
-                none += 1
-        self._fill(run, decided, none)
+                self._none += 1
+        self._fill({outcome.photo_id: outcome.path for outcome in run.outcomes})
         suggested = sum(len(photos) for photos in self.pending.values())
-        self._say(f"{suggested:,} suggestions for {len(run.outcomes):,} photos; {none:,} fit none of the labels.")
+        self._say(f"{suggested:,} suggestions for {len(run.outcomes):,} photos; {self._none:,} fit none of the "
+                  "labels.")
         self.service.tagsChanged.emit()  # the sidebar shows the new suggestions
 
-    def _fill(self, run, decided: dict[str, int], none: int) -> None:
+    def reload(self) -> None:
+        """List the current set's suggestions as the library holds them now (after an undo, a tag added in
+        the grid, a restart): the list never shows what is no longer there."""
+        if self.current_set is None or self._progress is not None:
+            self._update_buttons()
+            return
+        self._generation += 1
+        self.service.stored_suggestions(self.current_set.labels,
+                                        on_done=lambda found, g=self._generation: self._reloaded(found, g))
+
+    def _reloaded(self, found: dict, generation: int) -> None:
+        if generation != self._generation or self.current_set is None:
+            return  # the list was edited, or another set chosen, since this was read
+        label_of = {label.casefold(): label for label in self.current_set.labels}
+        pending, paths = defaultdict(dict), {}
+        for name, items in found.items():
+            label = label_of.get(name.casefold(), name)
+            for suggestion in items:
+                pending[label][suggestion.photo_id] = suggestion.confidence or 0.0
+                paths[suggestion.photo_id] = suggestion.path
+        if {label: photos for label, photos in pending.items() if photos} == \
+                {label: photos for label, photos in self.pending.items() if photos}:
+            self._update_buttons()
+            return  # the list shows just that: rows stay as they are under the user's pointer
+        self.pending = pending
+        selected = {(item.data(0, LABEL_ROLE), item.data(0, PHOTO_ID_ROLE)) for item in self.tree.selectedItems()}
+        scroll = self.tree.verticalScrollBar().value()
+        self._fill(paths)
+        for items in self._items.values():
+            for item in items:
+                item.setSelected((item.data(0, LABEL_ROLE), item.data(0, PHOTO_ID_ROLE)) in selected)
+        self.tree.verticalScrollBar().setValue(scroll)
+
+    def _fill(self, paths: dict[int, str]) -> None:
+        decided, none = self._decided, self._none
         self.tree.clear()
         self._items.clear()
         self._requested.clear()
@@ -296,7 +335,6 @@ class TaggingPanel(QWidget):
         placeholder = icon("image", QPalette.ColorRole.PlaceholderText)
         bold = QFont(self.tree.font())
         bold.setBold(True)
-        paths = {outcome.photo_id: outcome.path for outcome in run.outcomes}
         for label in self.current_set.labels:
             photos = sorted(self.pending.get(label, {}).items(), key=lambda item: -item[1])
             group = QTreeWidgetItem([label, ""])
@@ -325,7 +363,7 @@ class TaggingPanel(QWidget):
                 group.setExpanded(True)
             else:
                 group.setForeground(0, QBrush(self.palette().color(QPalette.ColorRole.PlaceholderText)))
-        nothing = QTreeWidgetItem(["None of these", f"{none:,}"])
+        nothing = QTreeWidgetItem(["None of these", "" if none is None else f"{none:,}"])
         nothing.setFlags(Qt.ItemFlag.ItemIsEnabled)
         nothing.setToolTip(0, "Photos that no label describes better than a generic caption: no suggestion")
         nothing.setForeground(0, QBrush(self.palette().color(QPalette.ColorRole.PlaceholderText)))
@@ -369,8 +407,9 @@ class TaggingPanel(QWidget):
         self._review(self._above_threshold(), True)
 
     def _review(self, chosen: dict[str, list[int]], accept: bool) -> None:
+        self._generation += 1
+        self.service.review_suggestions(chosen, accept)
         for label, ids in chosen.items():
-            self.service.review_suggestions(label, ids, accept)
             for photo_id in ids:
                 self.pending.get(label, {}).pop(photo_id, None)
                 for item in self._items.pop(photo_id, []):
