@@ -60,6 +60,9 @@ _FETCH_CHUNK = 8192
 _LISTING_ORDERS = {"newest": "p.taken_at IS NULL, p.taken_at DESC, p.path",
                    "oldest": "p.taken_at IS NULL, p.taken_at ASC, p.path",
                    "path": "p.path"}
+# "Photos in the library", the one definition that every count and listing uses (sidebar, header, `clipdesk
+# info`): files that were read and indexed. A file that cannot be read is a problem (`errors()`), not a photo.
+IN_LIBRARY = "status = 'ok'"
 VECTOR_NORM_TOLERANCE = 0.02  # float16 rounding moves a unit vector's norm by about 1e-3
 
 
@@ -362,7 +365,7 @@ class Library:
         without a date last), or "path". Unknown tags and folders simply list nothing."""
         if order not in _LISTING_ORDERS:
             raise ClipdeskError(f"unknown photo order {order!r} (choose from {', '.join(_LISTING_ORDERS)})")
-        clauses, params = ["p.status = 'ok'"], []
+        clauses, params = ["p." + IN_LIBRARY], []
         if folder is not None:
             low, high = subtree_range(to_db_path(os.path.expanduser(os.fsdecode(folder))))
             clauses.append("p.path >= ? AND p.path < ?")  # a range over the UNIQUE index on path
@@ -377,16 +380,21 @@ class Library:
                 [from_db_path(row[1]) for row in rows])
 
     def photo_counts_by_folder(self) -> dict[int, int]:
-        return dict(self.conn.execute("SELECT folder_id, count(*) FROM photos GROUP BY folder_id"))
+        """Photos in the library (IN_LIBRARY) per folder id."""
+        return dict(self.conn.execute(f"SELECT folder_id, count(*) FROM photos WHERE {IN_LIBRARY} GROUP BY folder_id"))
 
     def counts(self) -> dict:
+        """"photos" (= "ok"): photos in the library (IN_LIBRARY); "errors": files that could not be read;
+        "problems": those plus folders that could not be scanned, as `errors()` lists them."""
         with self.snapshot() as conn:
             folders = conn.execute("SELECT count(*) FROM folders").fetchone()[0]
             statuses = dict(conn.execute("SELECT status, count(*) FROM photos GROUP BY status").fetchall())
+            scan_errors = conn.execute("SELECT count(*) FROM scan_errors").fetchone()[0]
             embeddings = dict(conn.execute("SELECT model, count(*) FROM embeddings GROUP BY model ORDER BY model"))
             tags = conn.execute("SELECT count(*) FROM tags").fetchone()[0]
-        return {"folders": folders, "photos": sum(statuses.values()), "ok": statuses.get(OK, 0),
-                "errors": statuses.get(ERROR, 0), "embeddings": embeddings, "tags": tags}
+        return {"folders": folders, "photos": statuses.get(OK, 0), "ok": statuses.get(OK, 0),
+                "errors": statuses.get(ERROR, 0), "problems": statuses.get(ERROR, 0) + scan_errors,
+                "embeddings": embeddings, "tags": tags}
 
     def errors(self) -> list[ErrorRecord]:
         """Files that could not be indexed and folders that could not be scanned, by path."""

@@ -316,7 +316,7 @@ class LibraryService(QObject):
         with library.snapshot():
             folders = library.folders()
             counts = library.photo_counts_by_folder()
-            problems = len(library.errors())
+            problems = library.counts()["problems"]
             tags = tagging.tag_counts(library)
             sets = label_sets(library)
         return SidebarData(sum(counts.values()), [(folder, counts.get(folder.id, 0)) for folder in folders],
