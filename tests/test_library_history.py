@@ -106,7 +106,7 @@ def test_version_2_database_gains_the_history_tables(tmp_path):
     conn.execute("PRAGMA user_version = 2")
     conn.close()
     with Library(path) as library:
-        assert schema.schema_version(library.conn) == 3
+        assert schema.schema_version(library.conn) == len(schema.MIGRATIONS) >= 3
         remove_tags(library, [7], ["beach"])
         assert library.next_steps()[0] == "Remove “beach” from 1 photo"
         library.undo()

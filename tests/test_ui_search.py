@@ -9,6 +9,7 @@ import time
 import numpy as np
 import pytest
 from PySide6.QtCore import QItemSelectionModel, Qt
+from PySide6.QtWidgets import QApplication
 from test_ui_support import (MODEL_NAME, app, bundled_dir, drop_urls, installed_model,  # noqa: F401
                              make_photos, open_window, wait_indexed, wait_model, wait_results)
 
@@ -81,6 +82,24 @@ def test_words_the_model_never_learned_are_named_in_the_status_bar(indexed_windo
     wait_results(qtbot, window, "red car")
     qtbot.wait(50)
     assert "never learned" not in window.status.note_label.text()
+
+
+def test_the_note_about_a_query_goes_with_its_results(indexed_window, qtbot):
+    from clipdesk.runtime.lexicon import Entry, Lexicon
+
+    window, _ = indexed_window
+    text_encoder = window.service._searcher.clip.text
+    text_encoder.__dict__["lexicon"] = Lexicon({"red", "car", "sea", "bird"}, {"penguin": Entry(("sea bird",), "")})
+    window.search_bar.focus()
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is window.search_bar.field)
+    qtbot.keyClicks(QApplication.focusWidget(), "red penguin")
+    wait_results(qtbot, window, "red penguin")
+    qtbot.waitUntil(lambda: "never learned 'penguin'" in window.status.note_label.text())
+    field = QApplication.focusWidget()
+    qtbot.keyClick(field, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    qtbot.keyClicks(field, "red car")
+    wait_results(qtbot, window, "red car")
+    assert "never learned" not in window.status.note_label.text()  # at once, not seconds later
 
 
 def test_a_query_that_does_not_parse_says_why_under_the_field(indexed_window, qtbot):

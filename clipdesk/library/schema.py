@@ -162,8 +162,14 @@ def _v3_history(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+def _v4_label_set_run_model(conn: sqlite3.Connection) -> None:
+    # The model (store.embedding_model_key) that made a label set's stored suggestions: after a model switch
+    # they are the old model's, and the tagging panel says so instead of listing them as current.
+    conn.execute("ALTER TABLE label_sets ADD COLUMN run_model TEXT")
+
+
 Migration = Callable[[sqlite3.Connection], None]
-MIGRATIONS: list[Migration] = [_v1_initial, _v2_tag_rejections, _v3_history]
+MIGRATIONS: list[Migration] = [_v1_initial, _v2_tag_rejections, _v3_history, _v4_label_set_run_model]
 
 
 def schema_version(conn: sqlite3.Connection) -> int:

@@ -165,6 +165,12 @@ class LibraryService(QObject):
     def has_model(self) -> bool:
         return self._package is not None
 
+    @property
+    def model_key(self) -> str | None:
+        """The embedding key of the model that searches and runs label sets now (store.embedding_model_key)."""
+        searcher = self._searcher
+        return searcher.model_key if searcher is not None else None
+
     def load_model(self) -> None:
         """(Re)open the default model with the device preference; modelChanged reports the outcome."""
         self.device = load_settings().get("device", "auto")
@@ -301,9 +307,7 @@ class LibraryService(QObject):
         if problem is not None:
             self.searchFailed.emit(text, problem)
         else:
-            self.resultsReady.emit(results)
-            if results.note:
-                self.message.emit(results.note)
+            self.resultsReady.emit(results)  # the window shows results.note with them, and only with them
 
     def refresh_sidebar(self) -> None:
         self._reader.submit(self._sidebar, on_done=self._sidebar_done, on_error=self.error.emit)

@@ -68,6 +68,7 @@ class MainWindow(QMainWindow):
         self._first_results = True
         self._model_loaded_once = False
         self._model_name: str | None = None
+        self._query_note = ""  # the status bar's note about the shown results' query (words never learned)
         self._banner_kind: str | None = None  # what the banner's button does: "import", "get" or nothing
         self.get_model_dialog = None  # the Get a model dialog while it is open
         self._build()
@@ -362,6 +363,15 @@ class MainWindow(QMainWindow):
         self._update_header()
         self.search_bar.show_error(None)
         self._sync_sidebar_selection()
+        self._show_query_note(results.note)
+
+    def _show_query_note(self, note: str) -> None:
+        """A note about a query lasts as long as its results are shown, not over the next query's."""
+        if note:
+            self.status.note(note)
+        elif self._query_note and self.status.note_label.text() == self._query_note:
+            self.status.note("", 0)
+        self._query_note = note
 
     def _search_failed(self, text: str, message: str) -> None:
         if text == self.search_bar.text().strip():
