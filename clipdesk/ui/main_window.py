@@ -227,7 +227,7 @@ class MainWindow(QMainWindow):
         self.grid.openRequested.connect(self._open)
         self.grid.previewRequested.connect(self.photo_view.show_row)
         self.grid.findSimilarRequested.connect(self.find_similar)
-        self.grid.showInFolderRequested.connect(desktop.show_in_folder)
+        self.grid.showInFolderRequested.connect(self._show_in_folder)
         self.grid.tagRequested.connect(self.tag_photos)
         self.grid.untagRequested.connect(self.untag_photos)
         self.grid.deletePressed.connect(self._delete_pressed)
@@ -236,7 +236,7 @@ class MainWindow(QMainWindow):
         self.grid.selectionModel().selectionChanged.connect(self._selection_changed)
         self.photo_view.findSimilarRequested.connect(self.find_similar)
         self.photo_view.openRequested.connect(self._open)
-        self.photo_view.showInFolderRequested.connect(desktop.show_in_folder)
+        self.photo_view.showInFolderRequested.connect(self._show_in_folder)
         self.photo_view.rowChanged.connect(self._follow_preview)
 
         view = self.sidebar.view
@@ -387,6 +387,8 @@ class MainWindow(QMainWindow):
             title = "All photos"
         elif results.query.startswith("like:"):
             title = "Similar photos"
+        elif '"' in results.query:
+            title = results.query  # its own quotes are part of it: typographic ones around them would double them
         else:
             title = f"“{results.query}”"
         self.view_title.setText(title)
@@ -475,9 +477,15 @@ class MainWindow(QMainWindow):
         self.grid.scrollTo(index)
 
     def _open(self, paths: list[str]) -> None:
-        opened = desktop.open_paths(paths)
-        if opened < len(paths):
+        opened, tried = desktop.open_paths(paths), min(len(paths), desktop.MAX_OPEN)
+        if opened < tried:
+            self.status.error(f"Could not open {tried - opened:,} photo{'s' if tried - opened != 1 else ''}: "
+                              f"{desktop.NO_OPENER}")
+        elif opened < len(paths):
             self.status.note(f"Opened the first {opened} of {len(paths):,} photos")
+
+    def _show_in_folder(self, path: str) -> None:
+        desktop.show_in_folder(path, failed=self.status.error)
 
     # --- sidebar ---
 
