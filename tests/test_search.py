@@ -167,10 +167,14 @@ def test_a_query_of_filters_lists_photos_newest_first(library, model, photos):
     photos.add("new.jpg", axis(1), taken_at="2024-01-01T00:00:00")
     photos.add("undated.jpg", axis(2))
     photos.add("not-embedded.jpg", None, taken_at="2025-01-01T00:00:00")
+    with library.transaction() as conn:  # an unreadable file is not a photo in the library
+        conn.execute("UPDATE photos SET status = 'error' WHERE id = ?", (photos.ids["old.jpg"],))
+    photos.add("older.jpg", axis(0), taken_at="2000-01-01T00:00:00")
     results = Searcher(library, model).search(f"folder:{photos.root}", k=10)
-    assert names(results, photos) == ["new.jpg", "old.jpg", "undated.jpg"]
+    # A listing needs no vector: a photo not embedded yet is listed, as the sidebar counts it.
+    assert names(results, photos) == ["not-embedded.jpg", "new.jpg", "older.jpg", "undated.jpg"]
     assert {result.score for result in results} == {None}
-    assert [r.to_dict()["score"] for r in results] == [None] * 3
+    assert [r.to_dict()["score"] for r in results] == [None] * 4
 
 
 def test_index_follows_new_changed_and_deleted_embeddings(library, model, photos):

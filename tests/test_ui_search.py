@@ -87,6 +87,24 @@ def test_words_the_model_never_learned_are_named_in_the_status_bar(indexed_windo
     assert "never learned" not in window.status.note_label.text()
 
 
+def test_the_note_about_a_query_goes_with_its_results(indexed_window, qtbot):
+    from clipdesk.runtime.lexicon import Entry, Lexicon
+
+    window, _ = indexed_window
+    text_encoder = window.service._searcher.clip.text
+    text_encoder.__dict__["lexicon"] = Lexicon({"red", "car", "sea", "bird"}, {"penguin": Entry(("sea bird",), "")})
+    window.search_bar.focus()
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is window.search_bar.field)
+    qtbot.keyClicks(QApplication.focusWidget(), "red penguin")
+    wait_results(qtbot, window, "red penguin")
+    qtbot.waitUntil(lambda: "never learned 'penguin'" in window.status.note_label.text())
+    field = QApplication.focusWidget()
+    qtbot.keyClick(field, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    qtbot.keyClicks(field, "red car")
+    wait_results(qtbot, window, "red car")
+    assert "never learned" not in window.status.note_label.text()  # at once, not seconds later
+
+
 def test_a_query_that_does_not_parse_says_why_under_the_field(indexed_window, qtbot):
     window, _ = indexed_window
     window.search_bar.set_query('beach "unclosed')
@@ -331,3 +349,23 @@ def test_thumbnail_loader_reads_hashes_in_batches_and_remakes_lost_thumbnails(in
     assert failed == {10**9: "this photo is no longer in the library"}
     assert thumbnail_cache().get(lost)
     assert len(batches) < len(ids) and sum(map(len, batches)) == len(ids) + 1
+
+
+def test_the_header_shows_a_quoted_query_once_and_a_missing_opener_is_said(indexed_window, qtbot, monkeypatch):
+    window, _ = indexed_window
+    typed = '"2:red car" - sea'
+    window.search_bar.focus()
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is window.search_bar.field)
+    qtbot.keyClicks(QApplication.focusWidget(), typed)
+    wait_results(qtbot, window, typed)
+    assert window.view_title.text() == typed  # its own quotes, not wrapped in more
+
+    # The offscreen platform has no application to open files or folders, like a bare desktop.
+    monkeypatch.delenv("DBUS_SESSION_BUS_ADDRESS", raising=False)
+    window.grid.setFocus()
+    window.grid.setCurrentIndex(window.grid_model.index(0))
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is window.grid)
+    qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Return)
+    assert window.status.note_label.text().startswith("Could not open 1 photo: no application is set up")
+    window.grid.showInFolderRequested.emit(window.grid_model.path(0))  # the grid menu's "Show in folder"
+    assert window.status.note_label.text().startswith(f"Could not show {window.grid_model.path(0).split('/')[-1]}")

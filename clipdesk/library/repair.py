@@ -26,7 +26,8 @@ from clipdesk.errors import ClipdeskError
 CHECK_BUDGET_S = 0.3  # at every open; a larger library is checked as far as this goes
 # Tables in an order that satisfies their references; the change log is not copied (it is derived, and a
 # search index notices a fresh log and rebuilds itself).
-TABLES = ("folders", "photos", "embeddings", "tags", "photo_tags", "tag_rejections", "label_sets", "scan_errors")
+TABLES = ("folders", "photos", "embeddings", "tags", "photo_tags", "tag_rejections", "label_sets", "scan_errors",
+          "history", "history_tags", "history_folders", "history_photos")
 _CHUNK = 512
 
 

@@ -121,8 +121,55 @@ def _v2_tag_rejections(conn: sqlite3.Connection) -> None:
         PRIMARY KEY (photo_id, tag_id))""")
 
 
+def _v3_history(conn: sqlite3.Connection) -> None:
+    # Undo and redo of changes to tags and folders (history.py). A change keeps, for each (photo, tag) it
+    # touched, the state before and after; tags by name, because deleting a tag deletes its id. No foreign
+    # key to photos: a removed folder's photos are gone until its removal is undone, and come back with
+    # their ids. A removed folder keeps its path and its photos' rows, not their embeddings.
+    statements = [
+        """CREATE TABLE history (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            description TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            undone INTEGER NOT NULL DEFAULT 0 CHECK (undone IN (0, 1))
+        )""",
+        """CREATE TABLE history_tags (
+            change_id INTEGER NOT NULL REFERENCES history(id) ON DELETE CASCADE,
+            photo_id INTEGER NOT NULL,
+            tag TEXT NOT NULL,
+            before_source TEXT,
+            before_confidence REAL,
+            before_rejected INTEGER NOT NULL,
+            after_source TEXT,
+            after_confidence REAL,
+            after_rejected INTEGER NOT NULL
+        )""",
+        "CREATE INDEX history_tags_change ON history_tags(change_id)",
+        """CREATE TABLE history_folders (
+            change_id INTEGER NOT NULL REFERENCES history(id) ON DELETE CASCADE,
+            path BLOB NOT NULL,
+            added_at REAL NOT NULL
+        )""",
+        """CREATE TABLE history_photos (
+            change_id INTEGER NOT NULL REFERENCES history(id) ON DELETE CASCADE,
+            photo_id INTEGER NOT NULL,
+            path BLOB NOT NULL,
+            fields_json TEXT NOT NULL
+        )""",
+        "CREATE INDEX history_photos_change ON history_photos(change_id)",
+    ]
+    for statement in statements:
+        conn.execute(statement)
+
+
+def _v4_label_set_run_model(conn: sqlite3.Connection) -> None:
+    # The model (store.embedding_model_key) that made a label set's stored suggestions: after a model switch
+    # they are the old model's, and the tagging panel says so instead of listing them as current.
+    conn.execute("ALTER TABLE label_sets ADD COLUMN run_model TEXT")
+
+
 Migration = Callable[[sqlite3.Connection], None]
-MIGRATIONS: list[Migration] = [_v1_initial, _v2_tag_rejections]
+MIGRATIONS: list[Migration] = [_v1_initial, _v2_tag_rejections, _v3_history, _v4_label_set_run_model]
 
 
 def schema_version(conn: sqlite3.Connection) -> int:

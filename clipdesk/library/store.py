@@ -43,6 +43,7 @@ import sqlite_utils
 
 from clipdesk import paths
 from clipdesk.errors import ClipdeskError, disk_full_error, is_disk_full, warn, warnings_wanted
+from clipdesk.library import history
 from clipdesk.library.pathnames import PathInput, display_path, from_db_path, is_within, subtree_range, to_db_path
 from clipdesk.library.records import ERROR, OK, ErrorRecord, Folder, Photo, PhotoMetadata
 from clipdesk.library.schema import migrate
@@ -59,6 +60,9 @@ _FETCH_CHUNK = 8192
 _LISTING_ORDERS = {"newest": "p.taken_at IS NULL, p.taken_at DESC, p.path",
                    "oldest": "p.taken_at IS NULL, p.taken_at ASC, p.path",
                    "path": "p.path"}
+# "Photos in the library", the one definition that every count and listing uses (sidebar, header, `clipdesk
+# info`): files that were read and indexed. A file that cannot be read is a problem (`errors()`), not a photo.
+IN_LIBRARY = "status = 'ok'"
 VECTOR_NORM_TOLERANCE = 0.02  # float16 rounding moves a unit vector's norm by about 1e-3
 
 
@@ -169,6 +173,23 @@ def sound_vectors(rows: list[tuple[int, bytes]], dim: int | None = None) -> tupl
     return ids[sound], vectors[sound], np.asarray(damaged, np.int64)
 
 
+def insert_folder(conn: sqlite3.Connection, target: bytes, added_at: float) -> Folder:
+    """The folder row for `target` inside the caller's transaction: the library folder that already covers it,
+    or a new one that takes in the library folders inside it (their photos, tags and all)."""
+    inner = []
+    for folder_id, folder_path, folder_added in conn.execute("SELECT id, path, added_at FROM folders").fetchall():
+        if is_within(target, folder_path):
+            return Folder(folder_id, from_db_path(folder_path), folder_added)
+        if is_within(folder_path, target):
+            inner.append(folder_id)
+    folder_id = conn.execute("INSERT INTO folders (path, added_at) VALUES (?, ?)", (target, added_at)).lastrowid
+    for old_id in inner:
+        conn.execute("UPDATE photos SET folder_id = ? WHERE folder_id = ?", (folder_id, old_id))
+        conn.execute("UPDATE scan_errors SET folder_id = ? WHERE folder_id = ?", (folder_id, old_id))
+        conn.execute("DELETE FROM folders WHERE id = ?", (old_id,))
+    return Folder(folder_id, from_db_path(target), added_at)
+
+
 class Library:
     def __init__(self, path: PathInput | None = None):
         self.path = Path(os.fsdecode(path)) if path is not None else paths.database_path()
@@ -265,19 +286,7 @@ class Library:
         if not os.path.isdir(target):
             raise ClipdeskError(f"{display_path(target)}: not a folder")
         with self.transaction() as conn:
-            inner = []
-            for folder_id, folder_path, added_at in conn.execute("SELECT id, path, added_at FROM folders"):
-                if is_within(target, folder_path):
-                    return Folder(folder_id, from_db_path(folder_path), added_at)
-                if is_within(folder_path, target):
-                    inner.append(folder_id)
-            now = time.time()
-            folder_id = conn.execute("INSERT INTO folders (path, added_at) VALUES (?, ?)", (target, now)).lastrowid
-            for old_id in inner:
-                conn.execute("UPDATE photos SET folder_id = ? WHERE folder_id = ?", (folder_id, old_id))
-                conn.execute("UPDATE scan_errors SET folder_id = ? WHERE folder_id = ?", (folder_id, old_id))
-                conn.execute("DELETE FROM folders WHERE id = ?", (old_id,))
-        return Folder(folder_id, from_db_path(target), now)
+            return insert_folder(conn, target, time.time())
 
     def folder_ids(self) -> set[int]:
         return {row[0] for row in self.conn.execute("SELECT id FROM folders")}
@@ -292,8 +301,28 @@ class Library:
                 known = ", ".join(display_path(folder.path) for folder in self.folders()) or "none"
                 raise ClipdeskError(f"{display_path(target)}: not a library folder (library folders: {known})")
             removed = conn.execute("SELECT count(*) FROM photos WHERE folder_id = ?", row).fetchone()[0]
+            change = history.Change(conn)
+            change.watch_folder(row[0])
             conn.execute("DELETE FROM folders WHERE id = ?", row)
+            change.save(f"Remove folder {display_path(target)}")
         return removed
+
+    # --- undo and redo (history.py) ---
+
+    def undo(self, folders_ok: bool = True) -> history.Step | None:
+        """Undo the newest change to tags or folders not undone yet; None when there is none. `folders_ok`
+        False: refuse to undo a folder's removal (while an index runs)."""
+        with self.transaction() as conn:
+            return history.undo(conn, folders_ok)
+
+    def redo(self, folders_ok: bool = True) -> history.Step | None:
+        """Redo the change undone last; None when there is none."""
+        with self.transaction() as conn:
+            return history.redo(conn, folders_ok)
+
+    def next_steps(self) -> tuple[str | None, str | None]:
+        """What undo and redo would do now (descriptions), or None each."""
+        return history.next_steps(self.conn)
 
     # --- photos ---
 
@@ -336,7 +365,7 @@ class Library:
         without a date last), or "path". Unknown tags and folders simply list nothing."""
         if order not in _LISTING_ORDERS:
             raise ClipdeskError(f"unknown photo order {order!r} (choose from {', '.join(_LISTING_ORDERS)})")
-        clauses, params = ["p.status = 'ok'"], []
+        clauses, params = ["p." + IN_LIBRARY], []
         if folder is not None:
             low, high = subtree_range(to_db_path(os.path.expanduser(os.fsdecode(folder))))
             clauses.append("p.path >= ? AND p.path < ?")  # a range over the UNIQUE index on path
@@ -351,16 +380,21 @@ class Library:
                 [from_db_path(row[1]) for row in rows])
 
     def photo_counts_by_folder(self) -> dict[int, int]:
-        return dict(self.conn.execute("SELECT folder_id, count(*) FROM photos GROUP BY folder_id"))
+        """Photos in the library (IN_LIBRARY) per folder id."""
+        return dict(self.conn.execute(f"SELECT folder_id, count(*) FROM photos WHERE {IN_LIBRARY} GROUP BY folder_id"))
 
     def counts(self) -> dict:
+        """"photos" (= "ok"): photos in the library (IN_LIBRARY); "errors": files that could not be read;
+        "problems": those plus folders that could not be scanned, as `errors()` lists them."""
         with self.snapshot() as conn:
             folders = conn.execute("SELECT count(*) FROM folders").fetchone()[0]
             statuses = dict(conn.execute("SELECT status, count(*) FROM photos GROUP BY status").fetchall())
+            scan_errors = conn.execute("SELECT count(*) FROM scan_errors").fetchone()[0]
             embeddings = dict(conn.execute("SELECT model, count(*) FROM embeddings GROUP BY model ORDER BY model"))
             tags = conn.execute("SELECT count(*) FROM tags").fetchone()[0]
-        return {"folders": folders, "photos": sum(statuses.values()), "ok": statuses.get(OK, 0),
-                "errors": statuses.get(ERROR, 0), "embeddings": embeddings, "tags": tags}
+        return {"folders": folders, "photos": statuses.get(OK, 0), "ok": statuses.get(OK, 0),
+                "errors": statuses.get(ERROR, 0), "problems": statuses.get(ERROR, 0) + scan_errors,
+                "embeddings": embeddings, "tags": tags}
 
     def errors(self) -> list[ErrorRecord]:
         """Files that could not be indexed and folders that could not be scanned, by path."""

@@ -26,7 +26,7 @@ import numpy as np
 
 from clipdesk.errors import ClipdeskError, EmptyLibraryError
 from clipdesk.library.pathnames import display_path, subtree_range, to_db_path
-from clipdesk.library.store import Library, embedding_model_key, sound_vectors
+from clipdesk.library.store import IN_LIBRARY, Library, embedding_model_key, sound_vectors
 from clipdesk.runtime.encoders import ClipModel
 from clipdesk.runtime.package import ModelPackage
 from clipdesk.search import DEFAULT_K
@@ -307,12 +307,12 @@ class Searcher:
         return ids
 
     def _filter_only(self, filters: Filters, k: int) -> list[SearchResult]:
-        """Photos matching the filters, newest taken first (no terms: nothing to score)."""
+        """Photos in the library (store.IN_LIBRARY) matching the filters, newest taken first (no terms:
+        nothing to score, so none needs a vector: the count is the sidebar's)."""
         where, params = self._filter_sql(filters)
         rows = self.library.conn.execute(
-            f"SELECT id, path FROM photos WHERE {where} AND EXISTS (SELECT 1 FROM embeddings AS e "
-            "WHERE e.photo_id = photos.id AND e.model = ?) ORDER BY taken_at IS NULL, taken_at DESC, path LIMIT ?",
-            [*params, self.model_key, k]).fetchall()
+            f"SELECT id, path FROM photos WHERE {where} AND {IN_LIBRARY} "
+            "ORDER BY taken_at IS NULL, taken_at DESC, path LIMIT ?", [*params, k]).fetchall()
         return [SearchResult(photo_id, os.fsdecode(path), None) for photo_id, path in rows]
 
     def _folder_path(self, folder: str) -> bytes:

@@ -23,6 +23,7 @@ class LabelSet:
     labels: tuple[str, ...]
     templates: tuple[str, ...]
     created_at: float
+    run_model: str | None = None  # the model key of its last run, whose suggestions the library holds
 
     def to_dict(self) -> dict:
         return {"name": self.name, "labels": list(self.labels), "templates": list(self.templates),
@@ -30,16 +31,16 @@ class LabelSet:
 
 
 def _from_row(row, source: str) -> LabelSet:
-    set_id, name, labels_json, templates_json, created_at = row
+    set_id, name, labels_json, templates_json, created_at, run_model = row
     try:
         labels, templates = json.loads(labels_json), json.loads(templates_json)
     except json.JSONDecodeError:
         raise ClipdeskError(f"{source}: label set {name!r} is damaged; delete it (clipdesk labels delete) "
                             "and create it again") from None
-    return LabelSet(set_id, name, tuple(labels), tuple(templates), created_at)
+    return LabelSet(set_id, name, tuple(labels), tuple(templates), created_at, run_model)
 
 
-_SELECT = "SELECT id, name, labels_json, templates_json, created_at FROM label_sets"
+_SELECT = "SELECT id, name, labels_json, templates_json, created_at, run_model FROM label_sets"
 
 
 def label_sets(library) -> list[LabelSet]:

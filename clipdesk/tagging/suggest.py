@@ -165,6 +165,7 @@ def _write(library, label_set: LabelSet, model_key: str, suggestions, confirmati
            scored_ids: list[int] | None = None) -> None:
     """Replace the set's suggestions on the scored photos (None: every photo the model embedded)."""
     with library.transaction() as conn:
+        conn.execute("UPDATE label_sets SET run_model = ? WHERE id = ?", (model_key, label_set.id))
         tag_ids = [tag_id(conn, label, create=True) for label in label_set.labels]
         marks = ",".join("?" * len(tag_ids))
         if scored_ids is None:

@@ -6,6 +6,12 @@ that tag, or over an older suggestion. Accepting a suggestion turns it into a us
 kept); rejecting one deletes it and remembers the rejection, so that running the label set again does
 not suggest it again. Removing a user tag counts as rejecting it; adding it again forgets the rejection.
 
+A manual tag wins over a suggestion: tagging a photo by hand drops its suggestions of the labels that share
+a label set with that tag (they were the alternatives to it), and accepting a suggestion passes over a
+photo that the user tagged with another label of the same set.
+
+Every change is recorded for undo and redo (library/history.py).
+
 Tag names compare without regard to case (as search's `tag:` filter does): adding "Beach" where "beach"
 exists uses "beach".
 
@@ -15,12 +21,14 @@ folders into ids. Writes happen in one transaction each.
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from clipdesk.errors import ClipdeskError
+from clipdesk.library.history import Change
 from clipdesk.library.pathnames import PathInput, display_path, from_db_path, subtree_range, to_db_path
 from clipdesk.tagging.names import clean_name, unique_names
 
@@ -121,6 +129,61 @@ def rejected_photo_ids(conn: sqlite3.Connection, tag: int) -> set[int]:
     return {row[0] for row in conn.execute("SELECT photo_id FROM tag_rejections WHERE tag_id = ?", (tag,))}
 
 
+# --- label sets' alternatives ---
+
+def rivals(conn: sqlite3.Connection, tag: int) -> list[int]:
+    """Ids of the tags named by the labels that share a label set with `tag`: its alternatives."""
+    name = conn.execute("SELECT name FROM tags WHERE id = ?", (tag,)).fetchone()[0].casefold()
+    names: set[str] = set()
+    for (labels_json,) in conn.execute("SELECT labels_json FROM label_sets"):
+        try:
+            labels = [str(label).casefold() for label in json.loads(labels_json)]
+        except (json.JSONDecodeError, TypeError):
+            continue  # a damaged set: label_sets.py reports it where it is used
+        if name in labels:
+            names.update(label for label in labels if label != name)
+    found = [tag_id(conn, other) for other in sorted(names)]
+    return [other for other in found if other is not None]
+
+
+def _tagged_by_hand(conn: sqlite3.Connection, tags: list[int]) -> set[int]:
+    if not tags:
+        return set()
+    return {row[0] for row in conn.execute(
+        f"SELECT photo_id FROM photo_tags WHERE source = 'user' AND tag_id IN ({','.join('?' * len(tags))})", tags)}
+
+
+def _confirm(conn: sqlite3.Connection, change: Change, tag: int, ids: list[int]) -> int:
+    """The user's tag on these photos (a suggestion becomes theirs, a rejection is forgotten); the
+    suggestions of its rivals on them go. Returns rows added or confirmed."""
+    pairs = [(photo_id, tag) for photo_id in ids]
+    change.watch(tag, ids)
+    changed = conn.executemany(
+        "INSERT INTO photo_tags (photo_id, tag_id, source, confidence) VALUES (?, ?, 'user', NULL) "
+        "ON CONFLICT (photo_id, tag_id) DO UPDATE SET source = 'user' WHERE source <> 'user'", pairs).rowcount
+    conn.executemany("DELETE FROM tag_rejections WHERE photo_id = ? AND tag_id = ?", pairs)
+    for rival in rivals(conn, tag):
+        change.watch(rival, ids)
+        conn.executemany("DELETE FROM photo_tags WHERE photo_id = ? AND tag_id = ? AND source = 'suggested'",
+                         [(photo_id, rival) for photo_id in ids])
+    return changed
+
+
+def _drop_suggestions(conn: sqlite3.Connection, change: Change, tag: int, ids: list[int]) -> int:
+    """Suggestions of `tag` on these photos go and are remembered as rejected; user tags stay."""
+    change.watch(tag, ids)
+    kept = _tagged_by_hand(conn, [tag])
+    pairs = [(photo_id, tag) for photo_id in ids if photo_id not in kept]
+    removed = conn.executemany("DELETE FROM photo_tags WHERE photo_id = ? AND tag_id = ? AND source = 'suggested'",
+                               pairs).rowcount
+    _reject(conn, pairs)
+    return removed
+
+
+def _photos(count: int) -> str:
+    return f"{count:,} photo{'s' if count != 1 else ''}"
+
+
 # --- the user's tags ---
 
 def add_tags(library, photo_ids: Sequence[int], names: Iterable[str]) -> int:
@@ -129,14 +192,10 @@ def add_tags(library, photo_ids: Sequence[int], names: Iterable[str]) -> int:
     changed = 0
     with library.transaction() as conn:
         ids = _check_photos(conn, photo_ids)
+        change = Change(conn)
         for name in names:
-            tag = tag_id(conn, name, create=True)
-            pairs = [(photo_id, tag) for photo_id in ids]
-            changed += conn.executemany(
-                "INSERT INTO photo_tags (photo_id, tag_id, source, confidence) VALUES (?, ?, 'user', NULL) "
-                "ON CONFLICT (photo_id, tag_id) DO UPDATE SET source = 'user' WHERE source <> 'user'",
-                pairs).rowcount
-            conn.executemany("DELETE FROM tag_rejections WHERE photo_id = ? AND tag_id = ?", pairs)
+            changed += _confirm(conn, change, tag_id(conn, name, create=True), ids)
+        change.save(f"Tag {_photos(len(ids))} “{', '.join(names)}”")
     return changed
 
 
@@ -146,24 +205,62 @@ def remove_tags(library, photo_ids: Sequence[int], names: Iterable[str]) -> int:
     removed = 0
     with library.transaction() as conn:
         ids = _check_photos(conn, photo_ids)
+        change = Change(conn)
         for name in names:
             tag = tag_id(conn, name)
             if tag is None:
                 raise ClipdeskError(f"no tag {name!r} in the library; `clipdesk tag list` shows the tags")
             pairs = [(photo_id, tag) for photo_id in ids]
+            change.watch(tag, ids)
             removed += conn.executemany("DELETE FROM photo_tags WHERE photo_id = ? AND tag_id = ?", pairs).rowcount
             _reject(conn, pairs)
+        change.save(f"Remove “{', '.join(names)}” from {_photos(removed)}")
     return removed
 
 
+@dataclass(frozen=True)
+class Reviewed:
+    changed: int  # suggestions accepted or rejected
+    passed_over: int  # photos not tagged: the user had tagged them with another label of the set
+
+
+def review(library, chosen: dict[str, Sequence[int]], accept: bool) -> Reviewed:
+    """Accept (they become the user's tags) or reject (not suggested again) suggestions, several labels at
+    once, as one change. Accepting confirms the tag even where the suggestion went meanwhile, but never on
+    a photo tagged by hand with one of the label's rivals: the user's tag wins."""
+    changed = passed_over = 0
+    with library.transaction() as conn:
+        change = Change(conn)
+        for name, photo_ids in chosen.items():
+            ids = _check_photos(conn, photo_ids)
+            if accept:
+                tag = tag_id(conn, name, create=True)
+                theirs = _tagged_by_hand(conn, rivals(conn, tag))
+                wanted = [photo_id for photo_id in ids if photo_id not in theirs]
+                passed_over += len(ids) - len(wanted)
+                changed += _confirm(conn, change, tag, wanted)
+            elif (tag := tag_id(conn, name)) is not None:
+                changed += _drop_suggestions(conn, change, tag, ids)
+        label = f"“{next(iter(chosen))}”" if len(chosen) == 1 else "suggestions"
+        change.save(f"{'Accept' if accept else 'Reject'} {label} on {_photos(changed)}")
+    return Reviewed(changed, passed_over)
+
+
 def accept_suggestions(library, photo_ids: Sequence[int], name: str) -> int:
-    """Suggestions of `name` on these photos become user tags; returns how many there were."""
+    """Suggestions of `name` on these photos become user tags; returns how many there were. A photo the
+    user tagged with a rival label keeps its suggestion."""
     with library.transaction() as conn:
         tag = tag_id(conn, name)
         if tag is None:
             return 0
-        return conn.executemany("UPDATE photo_tags SET source = 'user' WHERE photo_id = ? AND tag_id = ? "
-                                "AND source = 'suggested'", [(int(i), tag) for i in photo_ids]).rowcount
+        theirs = _tagged_by_hand(conn, rivals(conn, tag))
+        ids = [photo_id for photo_id in _check_photos(conn, photo_ids) if photo_id not in theirs]
+        change = Change(conn)
+        change.watch(tag, ids)
+        accepted = conn.executemany("UPDATE photo_tags SET source = 'user' WHERE photo_id = ? AND tag_id = ? "
+                                    "AND source = 'suggested'", [(photo_id, tag) for photo_id in ids]).rowcount
+        change.save(f"Accept “{clean_name(name)}” on {_photos(accepted)}")
+        return accepted
 
 
 def reject_suggestions(library, photo_ids: Sequence[int], name: str) -> int:
@@ -172,13 +269,9 @@ def reject_suggestions(library, photo_ids: Sequence[int], name: str) -> int:
         tag = tag_id(conn, name)
         if tag is None:
             return 0
-        ids = _check_photos(conn, photo_ids)
-        suggested = [(photo_id, tag) for photo_id in ids if conn.execute(
-            "SELECT 1 FROM photo_tags WHERE photo_id = ? AND tag_id = ? AND source = 'user'",
-            (photo_id, tag)).fetchone() is None]
-        removed = conn.executemany("DELETE FROM photo_tags WHERE photo_id = ? AND tag_id = ? AND source = 'suggested'",
-                                   suggested).rowcount
-        _reject(conn, suggested)
+        change = Change(conn)
+        removed = _drop_suggestions(conn, change, tag, _check_photos(conn, photo_ids))
+        change.save(f"Reject “{clean_name(name)}” on {_photos(removed)}")
     return removed
 
 
@@ -210,7 +303,10 @@ def delete_tag(library, name: str) -> int:
         if tag is None:
             raise ClipdeskError(f"no tag {clean_name(name)!r} in the library")
         count = conn.execute("SELECT count(*) FROM photo_tags WHERE tag_id = ?", (tag,)).fetchone()[0]
+        change = Change(conn)
+        change.watch_tag(tag)
         conn.execute("DELETE FROM tags WHERE id = ?", (tag,))
+        change.save(f"Delete tag “{clean_name(name)}” ({_photos(count)})")
     return count
 
 

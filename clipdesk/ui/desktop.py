@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 
 from PySide6.QtCore import QProcess, QUrl
 from PySide6.QtGui import QDesktopServices, QGuiApplication
@@ -15,11 +16,12 @@ from clipdesk.ui.workers import Lane
 MAX_OPEN = 20  # opening hundreds of viewers at once helps nobody
 
 
+NO_OPENER = "no application is set up to open them on this system (on Linux: xdg-open and a desktop's defaults)"
+
+
 def open_paths(paths: list[str]) -> int:
-    """Open photos in their default applications; returns how many were opened."""
-    for path in paths[:MAX_OPEN]:
-        QDesktopServices.openUrl(QUrl.fromLocalFile(path))
-    return min(len(paths), MAX_OPEN)
+    """Open photos (the first MAX_OPEN) in their default applications; returns how many opened."""
+    return sum(bool(QDesktopServices.openUrl(QUrl.fromLocalFile(path))) for path in paths[:MAX_OPEN])
 
 
 def _ask_file_manager(uri: str) -> bool:
@@ -34,12 +36,15 @@ def _ask_file_manager(uri: str) -> bool:
         return False
 
 
-def _open_folder(path: str) -> None:
-    QDesktopServices.openUrl(QUrl.fromLocalFile(os.path.dirname(path)))
+def _open_folder(path: str, failed: Callable[[str], None] | None) -> None:
+    if not QDesktopServices.openUrl(QUrl.fromLocalFile(os.path.dirname(path))) and failed is not None:
+        failed(f"Could not show {os.path.basename(path)} in its folder: no file manager is set up to open folders "
+               "on this system")
 
 
-def show_in_folder(path: str) -> None:
-    """Reveal the file in the file manager, selected where the platform allows it, else open its folder."""
+def show_in_folder(path: str, failed: Callable[[str], None] | None = None) -> None:
+    """Reveal the file in the file manager, selected where the platform allows it, else open its folder;
+    `failed` gets a one-line message when nothing could."""
     if sys.platform == "darwin" and QProcess.startDetached("open", ["-R", path])[0]:
         return
     if os.name == "nt" and QProcess.startDetached("explorer", ["/select,", os.path.normpath(path)])[0]:
@@ -48,6 +53,6 @@ def show_in_folder(path: str) -> None:
         uri = QUrl.fromLocalFile(path).toString(QUrl.ComponentFormattingOption.FullyEncoded)
         lane = QGuiApplication.instance().findChild(Lane, "clipdesk-desktop") or \
             Lane(1, "clipdesk-desktop", QGuiApplication.instance())
-        lane.submit(_ask_file_manager, uri, on_done=lambda shown: None if shown else _open_folder(path))
+        lane.submit(_ask_file_manager, uri, on_done=lambda shown: None if shown else _open_folder(path, failed))
         return
-    _open_folder(path)
+    _open_folder(path, failed)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QKeySequence
 
 from clipdesk.errors import ClipdeskError, EmptyLibraryError, send_warnings_to
 from clipdesk.library.pathnames import display_path
@@ -130,6 +131,7 @@ class LibraryService(QObject):
     indexFailed = Signal(str)
     libraryChanged = Signal()  # folders changed outside indexing: refresh views
     tagsChanged = Signal()  # tags were added, removed, accepted or rejected
+    historyChanged = Signal(object, object)  # what undo would undo, what redo would redo (None: nothing)
     labelRunProgress = Signal(str, int, int, float)  # stage, done, total, rate
     labelRunFinished = Signal(object)  # LabelRun, restricted to the photos it was asked for
     labelRunFailed = Signal(str)
@@ -162,6 +164,12 @@ class LibraryService(QObject):
     @property
     def has_model(self) -> bool:
         return self._package is not None
+
+    @property
+    def model_key(self) -> str | None:
+        """The embedding key of the model that searches and runs label sets now (store.embedding_model_key)."""
+        searcher = self._searcher
+        return searcher.model_key if searcher is not None else None
 
     def load_model(self) -> None:
         """(Re)open the default model with the device preference; modelChanged reports the outcome."""
@@ -299,9 +307,7 @@ class LibraryService(QObject):
         if problem is not None:
             self.searchFailed.emit(text, problem)
         else:
-            self.resultsReady.emit(results)
-            if results.note:
-                self.message.emit(results.note)
+            self.resultsReady.emit(results)  # the window shows results.note with them, and only with them
 
     def refresh_sidebar(self) -> None:
         self._reader.submit(self._sidebar, on_done=self._sidebar_done, on_error=self.error.emit)
@@ -314,7 +320,7 @@ class LibraryService(QObject):
         with library.snapshot():
             folders = library.folders()
             counts = library.photo_counts_by_folder()
-            problems = len(library.errors())
+            problems = library.counts()["problems"]
             tags = tagging.tag_counts(library)
             sets = label_sets(library)
         return SidebarData(sum(counts.values()), [(folder, counts.get(folder.id, 0)) for folder in folders],
@@ -359,7 +365,8 @@ class LibraryService(QObject):
                             on_done=lambda count, p=path: self._removed(p, count), on_error=self.error.emit)
 
     def _removed(self, path: str, count: int) -> None:
-        self.message.emit(f"Removed {display_path(path)} from the library ({count:,} photos; the files are untouched)")
+        self.message.emit(f"Removed {display_path(path)} from the library ({count:,} photos; the files are "
+                          f"untouched). Undo ({undo_keys()}) brings it back with its tags, and indexes it again")
         self.libraryChanged.emit()
 
     # --- indexing ---
@@ -449,31 +456,59 @@ class LibraryService(QObject):
 
     def _untagged(self, outcome: tuple[str, int]) -> None:
         name, count = outcome
-        self.message.emit(f"Removed “{name}” from {count:,} photo{'s' if count != 1 else ''}")
+        self.message.emit(f"Removed “{name}” from {count:,} photo{'s' if count != 1 else ''} "
+                          f"({undo_keys()} undoes it)")
         self.tagsChanged.emit()
 
     def delete_tag(self, name: str) -> None:
         self._reader.submit(tagging.delete_tag, self.library, name,
                             on_done=lambda count, n=name: self._untagged((n, count)), on_error=self.error.emit)
 
-    def review_suggestions(self, name: str, photo_ids: Sequence[int], accept: bool) -> None:
-        """Accept (the suggestion becomes the user's tag) or reject (and never suggest it again)."""
-        self._reader.submit(self._review, name, list(photo_ids), accept, on_done=self._reviewed,
+    def review_suggestions(self, chosen: dict[str, Sequence[int]], accept: bool) -> None:
+        """Accept (the suggestion becomes the user's tag) or reject (and never suggest it again) suggestions
+        of several labels, as one change to undo."""
+        chosen = {label: list(ids) for label, ids in chosen.items() if ids}
+        if chosen:
+            self._reader.submit(tagging.review, self.library, chosen, accept,
+                                on_done=lambda outcome, a=accept: self._reviewed(outcome, a), on_error=self.error.emit)
+
+    def _reviewed(self, outcome: tagging.Reviewed, accept: bool) -> None:
+        count = outcome.changed
+        text = f"{'Accepted' if accept else 'Rejected'} {count:,} suggestion{'s' if count != 1 else ''}"
+        if outcome.passed_over:
+            text += (f"; {outcome.passed_over:,} left as they are: you tagged them with another label of the set")
+        self.message.emit(f"{text} ({undo_keys()} undoes it)")
+        self.tagsChanged.emit()
+
+    def stored_suggestions(self, labels: Sequence[str], on_done) -> None:
+        """The library's open suggestions of these labels, by tag (tagging.suggestions)."""
+        self._reader.submit(tagging.suggestions, self.library, list(labels), on_done=on_done,
                             on_error=self.error.emit)
 
-    def _review(self, name: str, photo_ids: list[int], accept: bool) -> tuple[str, int, bool]:
-        if accept:
-            # add_tags, not accept_suggestions: a suggestion rejected elsewhere meanwhile is still confirmed.
-            count = tagging.add_tags(self.library, photo_ids, [name])
-        else:
-            count = tagging.reject_suggestions(self.library, photo_ids, name)
-        return name, count, accept
+    # --- undo and redo ---
 
-    def _reviewed(self, outcome: tuple[str, int, bool]) -> None:
-        name, count, accept = outcome
-        verb = "Accepted" if accept else "Rejected"
-        self.message.emit(f"{verb} “{name}” on {count:,} photo{'s' if count != 1 else ''}")
-        self.tagsChanged.emit()
+    def refresh_history(self) -> None:
+        self._reader.submit(self.library.next_steps, on_done=lambda steps: self.historyChanged.emit(*steps),
+                            on_error=self.error.emit)
+
+    def undo(self, redo: bool = False) -> None:
+        """Undo (or redo) the newest change to tags or folders; a folder back in the library is indexed again."""
+        step = self.library.redo if redo else self.library.undo
+        self._reader.submit(step, not self.indexing, on_done=lambda done, r=redo: self._stepped(done, r),
+                            on_error=self.error.emit)
+
+    def _stepped(self, step, redo: bool) -> None:
+        if step is None:
+            self.message.emit("Nothing to redo" if redo else "Nothing to undo")
+            return
+        text = f"{'Undone' if step.undone else 'Redone'}: {step.description}"
+        if step.folders and self._package is not None:
+            text += "; its photos and tags are back, and are being indexed again for search"
+            self.index(step.folders)
+        elif step.folders:
+            text += "; its photos and tags are back, to be indexed again once a model is installed"
+        self.message.emit(text)
+        self.tagsChanged.emit()  # the window refreshes everything on it; the tagging panel its list
 
     # --- label sets ---
 
@@ -531,6 +566,11 @@ class LibraryService(QObject):
         if finished:
             self.library.close()
         return finished
+
+
+def undo_keys() -> str:
+    """The platform's undo shortcut as its menus write it: Ctrl+Z, or ⌘Z on macOS."""
+    return QKeySequence(QKeySequence.StandardKey.Undo).toString(QKeySequence.SequenceFormat.NativeText)
 
 
 def warm_up() -> None:

@@ -10,11 +10,10 @@ from __future__ import annotations
 import os
 
 from PySide6.QtCore import QItemSelectionModel, Qt, QTimer
-from PySide6.QtGui import QKeySequence, QPalette, QShortcut
-from PySide6.QtWidgets import (QFileDialog, QFrame, QHBoxLayout, QInputDialog, QLabel, QMainWindow, QMessageBox,
-                               QPushButton, QSlider, QSplitter, QStackedWidget, QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtGui import QAction, QKeySequence, QPalette, QShortcut
+from PySide6.QtWidgets import (QFileDialog, QFrame, QHBoxLayout, QInputDialog, QLabel, QMainWindow, QPushButton,
+                               QSlider, QSplitter, QStackedWidget, QToolButton, QVBoxLayout, QWidget)
 
-from clipdesk.library.pathnames import display_path
 from clipdesk.ui import desktop
 from clipdesk.ui.icons import app_icon, icon
 from clipdesk.ui.library_service import (RANKED_RESULTS, LibraryService, ModelState, ResultSet, SidebarData,
@@ -76,6 +75,7 @@ class MainWindow(QMainWindow):
         self._first_results = True
         self._model_loaded_once = False
         self._model_name: str | None = None
+        self._query_note = ""  # the status bar's note about the shown results' query (words never learned)
         self._banner_kind: str | None = None  # what the banner's button does: "import", "get" or nothing
         self.get_model_dialog = None  # the Get a model dialog while it is open
         self.settings = None  # the Settings dialog while it is open
@@ -87,6 +87,7 @@ class MainWindow(QMainWindow):
         self._progress_seen = False
         self.service.load_model()
         self.service.refresh_sidebar()
+        self.service.refresh_history()
 
     # --- building ---
 
@@ -178,6 +179,7 @@ class MainWindow(QMainWindow):
         self.status = StatusBar(self)
         self.setStatusBar(self.status)
         self.photo_view = PhotoView(self.service, self.grid_model, self)
+        self._build_menus()
         self.grid.empty_text = "Loading…"
         # The stylesheet goes on everything but the grid (see theme.py).
         for widget in (top, self.sidebar, self.banner, header_widget, self.welcome, self.status, self.photo_view):
@@ -185,6 +187,25 @@ class MainWindow(QMainWindow):
         if self.tag_panel is not None:
             style(self.tag_panel)
         self._refresh_icons()
+
+    def _build_menus(self) -> None:
+        """Edit → Undo and Redo: every change to tags and folders goes back (library/history.py), after a
+        restart too. In a text field the same keys undo typing (the field takes them first)."""
+        edit = self.menuBar().addMenu("&Edit")
+        self.undo_action = QAction("&Undo", self)
+        self.undo_action.setShortcuts(QKeySequence.StandardKey.Undo)
+        self.undo_action.triggered.connect(lambda: self.service.undo())
+        self.redo_action = QAction("&Redo", self)
+        self.redo_action.setShortcuts(QKeySequence.StandardKey.Redo)  # Ctrl+Shift+Z (and Ctrl+Y on Windows)
+        self.redo_action.triggered.connect(lambda: self.service.undo(redo=True))
+        edit.addAction(self.undo_action)
+        edit.addAction(self.redo_action)
+        self._history_changed(None, None)
+
+    def _history_changed(self, undo: str | None, redo: str | None) -> None:
+        for action, verb, step in ((self.undo_action, "&Undo", undo), (self.redo_action, "&Redo", redo)):
+            action.setText(f"{verb} {step.replace('&', '&&')}" if step else verb)  # a tag's "&" is no mnemonic
+            action.setEnabled(step is not None)
 
     def _make_tag_panel(self):
         """The zero-shot tagging panel, when the tagging core is part of this build."""
@@ -206,6 +227,7 @@ class MainWindow(QMainWindow):
         service.indexFailed.connect(self._index_failed)
         service.libraryChanged.connect(self._library_changed)
         service.tagsChanged.connect(self._library_changed)
+        service.historyChanged.connect(self._history_changed)
         service.message.connect(self.status.note)
         service.error.connect(self.status.error)
 
@@ -214,7 +236,7 @@ class MainWindow(QMainWindow):
         self.grid.openRequested.connect(self._open)
         self.grid.previewRequested.connect(self.photo_view.show_row)
         self.grid.findSimilarRequested.connect(self.find_similar)
-        self.grid.showInFolderRequested.connect(desktop.show_in_folder)
+        self.grid.showInFolderRequested.connect(self._show_in_folder)
         self.grid.tagRequested.connect(self.tag_photos)
         self.grid.untagRequested.connect(self.untag_photos)
         self.grid.deletePressed.connect(self._delete_pressed)
@@ -223,7 +245,7 @@ class MainWindow(QMainWindow):
         self.grid.selectionModel().selectionChanged.connect(self._selection_changed)
         self.photo_view.findSimilarRequested.connect(self.find_similar)
         self.photo_view.openRequested.connect(self._open)
-        self.photo_view.showInFolderRequested.connect(desktop.show_in_folder)
+        self.photo_view.showInFolderRequested.connect(self._show_in_folder)
         self.photo_view.rowChanged.connect(self._follow_preview)
 
         view = self.sidebar.view
@@ -349,6 +371,15 @@ class MainWindow(QMainWindow):
         self._update_header()
         self.search_bar.show_error(None)
         self._sync_sidebar_selection()
+        self._show_query_note(results.note)
+
+    def _show_query_note(self, note: str) -> None:
+        """A note about a query lasts as long as its results are shown, not over the next query's."""
+        if note:
+            self.status.note(note)
+        elif self._query_note and self.status.note_label.text() == self._query_note:
+            self.status.note("", 0)
+        self._query_note = note
 
     def _search_failed(self, text: str, message: str) -> None:
         if text == self.search_bar.text().strip():
@@ -364,6 +395,8 @@ class MainWindow(QMainWindow):
             title = "All photos"
         elif results.query.startswith("like:"):
             title = "Similar photos"
+        elif '"' in results.query:
+            title = results.query  # its own quotes are part of it: typographic ones around them would double them
         else:
             title = f"“{results.query}”"
         self.view_title.setText(title)
@@ -452,9 +485,15 @@ class MainWindow(QMainWindow):
         self.grid.scrollTo(index)
 
     def _open(self, paths: list[str]) -> None:
-        opened = desktop.open_paths(paths)
-        if opened < len(paths):
+        opened, tried = desktop.open_paths(paths), min(len(paths), desktop.MAX_OPEN)
+        if opened < tried:
+            self.status.error(f"Could not open {tried - opened:,} photo{'s' if tried - opened != 1 else ''}: "
+                              f"{desktop.NO_OPENER}")
+        elif opened < len(paths):
             self.status.note(f"Opened the first {opened} of {len(paths):,} photos")
+
+    def _show_in_folder(self, path: str) -> None:
+        desktop.show_in_folder(path, failed=self.status.error)
 
     # --- sidebar ---
 
@@ -494,6 +533,7 @@ class MainWindow(QMainWindow):
 
     def _library_changed(self) -> None:
         self.service.refresh_sidebar()
+        self.service.refresh_history()
         self._run_query(self.search_bar.text())
 
     # --- folders and indexing ---
@@ -517,11 +557,8 @@ class MainWindow(QMainWindow):
         self.service.index(folders)
 
     def _remove_folder(self, path: str) -> None:
-        answer = QMessageBox.question(
-            self, "Remove folder", f"Remove {display_path(path)} from the library?\n\nIts photos leave the library "
-            "with their tags; the files themselves are not touched.")
-        if answer == QMessageBox.StandardButton.Yes:
-            self.service.remove_folder(path)
+        # No confirmation: Edit → Undo brings the folder back with its tags (history.py).
+        self.service.remove_folder(path)
 
     def _index_started(self, folders: list[str]) -> None:
         self.pages.setCurrentWidget(self.library_page)
@@ -596,9 +633,7 @@ class MainWindow(QMainWindow):
             self.status.note("Delete removes a tag from photos while a tag is shown; open a tag in the sidebar")
 
     def _delete_tag(self, name: str) -> None:
-        answer = QMessageBox.question(self, "Delete tag", f"Delete the tag “{name}” from every photo that has it?")
-        if answer == QMessageBox.StandardButton.Yes:
-            self.service.delete_tag(name)
+        self.service.delete_tag(name)  # no confirmation: Edit → Undo brings it back
 
     def _toggle_tag_panel(self, shown: bool) -> None:
         if self.tag_panel is not None:

@@ -255,10 +255,10 @@ class SidebarView(QTreeView):
         menu = QMenu(self)
         if kind == FOLDER:
             menu.addAction(icon("refresh"), "Re-index this folder", lambda: self.reindexRequested.emit(value))
-            menu.addAction(icon("remove"), "Remove from library…", lambda: self.removeFolderRequested.emit(value))
+            menu.addAction(icon("remove"), "Remove from library", lambda: self.removeFolderRequested.emit(value))
             menu.addSeparator()
         elif kind == TAG:
-            menu.addAction(icon("remove"), f"Delete tag “{value}”…", lambda: self.deleteTagRequested.emit(value))
+            menu.addAction(icon("remove"), f"Delete tag “{value}”", lambda: self.deleteTagRequested.emit(value))
             menu.addSeparator()
         menu.addAction(icon("folder-add"), "Add folder…", self.addFolderRequested.emit)
         menu.addAction(icon("refresh"), "Re-index library", lambda: self.reindexRequested.emit(""))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
+from dataclasses import replace
 
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QBrush, QFont, QIcon, QImage, QPalette, QPixmap
@@ -36,6 +37,11 @@ THUMB = 40
 PHOTO_ID_ROLE = Qt.ItemDataRole.UserRole + 1
 LABEL_ROLE = Qt.ItemDataRole.UserRole + 2
 CONFIDENCE_ROLE = Qt.ItemDataRole.UserRole + 3
+
+
+def model_name(key: str) -> str:
+    """A model's name from its embedding key ("name@digest", store.embedding_model_key)."""
+    return key.split("@", 1)[0]
 
 
 class SuggestionDelegate(QStyledItemDelegate):
@@ -69,13 +75,18 @@ class TaggingPanel(QWidget):
         self._items: dict[int, list[QTreeWidgetItem]] = defaultdict(list)
         self._requested: set[int] = set()
         self._progress = None
+        # What the last run of the current set found besides suggestions (None: not run since it was chosen).
+        self._decided: dict[str, int] = {}
+        self._none: int | None = None
+        self._generation = 0  # bumped by every local edit: a list read from the library before it is stale
         self.loader = ThumbnailLoader(service.library, threads=1, parent=self)
         self.loader.loaded.connect(self._thumbnail)
         self._build()
         service.labelRunProgress.connect(self._run_progress)
         service.labelRunFinished.connect(self._run_finished)
         service.labelRunFailed.connect(self._run_failed)
-        service.tagsChanged.connect(self._update_buttons)
+        service.tagsChanged.connect(self.reload)
+        service.modelChanged.connect(self.reload)
 
     # --- building ---
 
@@ -192,9 +203,16 @@ class TaggingPanel(QWidget):
     # --- label sets ---
 
     def set_label_sets(self, sets: list[LabelSet]) -> None:
-        """The saved label sets, offered in the box (the current choice is kept)."""
+        """The saved label sets, offered in the box (the current choice is kept). A panel still on "New label
+        set…" with nothing typed (as after a start) turns to the newest saved set."""
         current = self.set_box.currentText()
+        untouched = current in (NEW_SET, "") and not self.labels_field.text().strip() \
+            and not self.name_field.text().strip()
+        if untouched and sets:
+            current = max(sets, key=lambda s: s.created_at).name
         self.label_sets = sets
+        if self.current_set is not None:  # the same set, as the library has it now (its last run's model)
+            self.current_set = next((s for s in sets if s.name == self.current_set.name), self.current_set)
         self.set_box.blockSignals(True)
         self.set_box.clear()
         for label_set in sets:
@@ -203,7 +221,8 @@ class TaggingPanel(QWidget):
         index = self.set_box.findText(current)
         self.set_box.setCurrentIndex(index if index >= 0 else 0)
         self.set_box.blockSignals(False)
-        if index < 0:
+        chosen = self._chosen_set()
+        if index < 0 or (chosen is not None and (self.current_set is None or chosen.name != self.current_set.name)):
             self._set_chosen()
         else:
             self.name_field.setVisible(current == NEW_SET)
@@ -218,9 +237,20 @@ class TaggingPanel(QWidget):
         return next((s for s in self.label_sets if s.name == self.set_box.currentText()), None)
 
     def _set_chosen(self, *_) -> None:
+        """A set chosen in the box: its labels, and the suggestions the library holds from its last run."""
         chosen = self._chosen_set()
         self.name_field.setVisible(chosen is None)
         self.labels_field.setText(", ".join(chosen.labels) if chosen else "")
+        if self._progress is not None:
+            return  # a run's results are for the set it ran
+        self.current_set = chosen
+        self._decided, self._none = {}, None
+        self.pending = defaultdict(dict)
+        if chosen is None:
+            self.tree.clear()
+            self._items.clear()
+            self._say("")
+        self.reload()
 
     # --- running ---
 
@@ -252,6 +282,7 @@ class TaggingPanel(QWidget):
         self.set_label_sets([s for s in self.label_sets if s.name != label_set.name] + [label_set])
         self.set_box.setCurrentIndex(self.set_box.findText(label_set.name))
         self.current_set = label_set
+        self._decided, self._none = {}, None
         where = "the whole library" if photo_ids is None else f"{len(photo_ids):,} selected photos"
         self._say(f"Scoring {where} with {len(label_set.labels)} labels…")
         self._progress = self.service.run_label_set(label_set.name, photo_ids)
@@ -273,22 +304,66 @@ class TaggingPanel(QWidget):
 
     def _run_finished(self, run) -> None:
         self._progress = None
+        self.current_set = replace(self.current_set, run_model=run.model)
         self._show_running(False)
         self.pending = defaultdict(dict)
-        decided, none = defaultdict(int), 0
+        self._decided, self._none = defaultdict(int), 0
         for outcome in run.outcomes:
             if outcome.status in (SUGGESTED, APPLIED):
                 self.pending[outcome.label][outcome.photo_id] = outcome.confidence
             elif outcome.status == DECIDED:
-                decided[outcome.label] += 1
+                self._decided[outcome.label] += 1
             elif outcome.status == NONE:
-                none += 1
-        self._fill(run, decided, none)
+                self._none += 1
+        self._fill({outcome.photo_id: outcome.path for outcome in run.outcomes})
         suggested = sum(len(photos) for photos in self.pending.values())
-        self._say(f"{suggested:,} suggestions for {len(run.outcomes):,} photos; {none:,} fit none of the labels.")
+        self._say(f"{suggested:,} suggestions for {len(run.outcomes):,} photos; {self._none:,} fit none of the "
+                  "labels.")
         self.service.tagsChanged.emit()  # the sidebar shows the new suggestions
 
-    def _fill(self, run, decided: dict[str, int], none: int) -> None:
+    def reload(self, *_) -> None:
+        """List the current set's suggestions as the library holds them now (after an undo, a tag added in
+        the grid, a restart): the list never shows what is no longer there."""
+        if self.current_set is None or self._progress is not None:
+            self._update_buttons()
+            return
+        self._generation += 1
+        run_model, model = self.current_set.run_model, self.service.model_key
+        if run_model is not None and model is not None and run_model != model:
+            # Another model made these: listing them as this model's would mislead.
+            self.pending = defaultdict(dict)
+            self._fill({})
+            self._say(f"The suggestions stored for {self.current_set.name} came from {model_name(run_model)}. "
+                      f"Suggest tags to get {model_name(model)}'s.")
+            return
+        self.service.stored_suggestions(self.current_set.labels,
+                                        on_done=lambda found, g=self._generation: self._reloaded(found, g))
+
+    def _reloaded(self, found: dict, generation: int) -> None:
+        if generation != self._generation or self.current_set is None or self._progress is not None:
+            return  # the list was edited, or another set chosen, since this was read
+        label_of = {label.casefold(): label for label in self.current_set.labels}
+        pending, paths = defaultdict(dict), {}
+        for name, items in found.items():
+            label = label_of.get(name.casefold(), name)
+            for suggestion in items:
+                pending[label][suggestion.photo_id] = suggestion.confidence or 0.0
+                paths[suggestion.photo_id] = suggestion.path
+        if {label: photos for label, photos in pending.items() if photos} == \
+                {label: photos for label, photos in self.pending.items() if photos}:
+            self._update_buttons()
+            return  # the list shows just that: rows stay as they are under the user's pointer
+        self.pending = pending
+        selected = {(item.data(0, LABEL_ROLE), item.data(0, PHOTO_ID_ROLE)) for item in self.tree.selectedItems()}
+        scroll = self.tree.verticalScrollBar().value()
+        self._fill(paths)
+        for items in self._items.values():
+            for item in items:
+                item.setSelected((item.data(0, LABEL_ROLE), item.data(0, PHOTO_ID_ROLE)) in selected)
+        self.tree.verticalScrollBar().setValue(scroll)
+
+    def _fill(self, paths: dict[int, str]) -> None:
+        decided, none = self._decided, self._none
         self.tree.clear()
         self._items.clear()
         self._requested.clear()
@@ -296,7 +371,6 @@ class TaggingPanel(QWidget):
         placeholder = icon("image", QPalette.ColorRole.PlaceholderText)
         bold = QFont(self.tree.font())
         bold.setBold(True)
-        paths = {outcome.photo_id: outcome.path for outcome in run.outcomes}
         for label in self.current_set.labels:
             photos = sorted(self.pending.get(label, {}).items(), key=lambda item: -item[1])
             group = QTreeWidgetItem([label, ""])
@@ -325,7 +399,7 @@ class TaggingPanel(QWidget):
                 group.setExpanded(True)
             else:
                 group.setForeground(0, QBrush(self.palette().color(QPalette.ColorRole.PlaceholderText)))
-        nothing = QTreeWidgetItem(["None of these", f"{none:,}"])
+        nothing = QTreeWidgetItem(["None of these", "" if none is None else f"{none:,}"])
         nothing.setFlags(Qt.ItemFlag.ItemIsEnabled)
         nothing.setToolTip(0, "Photos that no label describes better than a generic caption: no suggestion")
         nothing.setForeground(0, QBrush(self.palette().color(QPalette.ColorRole.PlaceholderText)))
@@ -369,8 +443,9 @@ class TaggingPanel(QWidget):
         self._review(self._above_threshold(), True)
 
     def _review(self, chosen: dict[str, list[int]], accept: bool) -> None:
+        self._generation += 1
+        self.service.review_suggestions(chosen, accept)
         for label, ids in chosen.items():
-            self.service.review_suggestions(label, ids, accept)
             for photo_id in ids:
                 self.pending.get(label, {}).pop(photo_id, None)
                 for item in self._items.pop(photo_id, []):
