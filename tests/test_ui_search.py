@@ -369,3 +369,39 @@ def test_the_header_shows_a_quoted_query_once_and_a_missing_opener_is_said(index
     assert window.status.note_label.text().startswith("Could not open 1 photo: no application is set up")
     window.grid.showInFolderRequested.emit(window.grid_model.path(0))  # the grid menu's "Show in folder"
     assert window.status.note_label.text().startswith(f"Could not show {window.grid_model.path(0).split('/')[-1]}")
+
+
+def test_the_photo_view_names_a_camera_once(tmp_path, installed_model, open_window, qtbot):
+    """EXIF Make "Canon" with Model "Canon DIGITAL IXUS i7 zoom" reads "Canon DIGITAL IXUS i7 zoom"; a model
+    without its maker's name keeps both ("FUJIFILM X-T3")."""
+    from PIL import Image
+
+    folder = tmp_path / "cameras"
+    folder.mkdir()
+    for name, make, camera in (("a-canon.jpg", "Canon", "Canon DIGITAL IXUS i7 zoom"),
+                               ("b-fuji.jpg", "FUJIFILM", "X-T3")):
+        exif = Image.Exif()
+        exif[0x010F], exif[0x0110] = make, camera  # Make, Model
+        Image.new("RGB", (64, 48), name[0] == "a" and "red" or "blue").save(folder / name, exif=exif)
+    window = open_window()
+    wait_model(qtbot, window)
+    window.add_folders([str(folder)])
+    wait_indexed(qtbot, window, 2)
+    wait_results(qtbot, window, "", 2)
+    view, grid = window.photo_view, window.grid
+    seen = {}
+    for row in range(2):
+        window.activateWindow()  # a window manager does this when the view closes; offscreen has none
+        grid.setFocus()
+        grid.setCurrentIndex(window.grid_model.index(row))
+        wait_focus_in(qtbot, window)
+        press(qtbot, Qt.Key.Key_Space)  # opens the view
+        qtbot.waitUntil(lambda: view.isVisible() and view.facts.rowCount() > 0, timeout=30000)
+        facts = {view.facts.itemAt(r, view.facts.ItemRole.LabelRole).widget().text().rstrip(":"):
+                 view.facts.itemAt(r, view.facts.ItemRole.FieldRole).widget().text()
+                 for r in range(view.facts.rowCount())}
+        seen[view.title.text()] = facts.get("Camera")
+        wait_focus_in(qtbot, view)
+        press(qtbot, Qt.Key.Key_Space)  # closes it
+        qtbot.waitUntil(lambda: not view.isVisible())
+    assert seen == {"a-canon.jpg": "Canon DIGITAL IXUS i7 zoom", "b-fuji.jpg": "FUJIFILM X-T3"}

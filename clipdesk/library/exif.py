@@ -84,3 +84,12 @@ def read_exif(image: Image.Image) -> dict:
     if lat is not None and lon is not None and (lat, lon) != (0.0, 0.0) and abs(lat) <= 90 and abs(lon) <= 180:
         fields["gps_lat"], fields["gps_lon"] = lat, lon
     return fields
+
+
+def camera_name(make: str | None, model: str | None) -> str:
+    """"Canon DIGITAL IXUS i7 zoom", not "Canon Canon DIGITAL IXUS i7 zoom": many cameras repeat their
+    maker in the model ("NIKON CORPORATION" + "NIKON D70" -> "NIKON D70"); the others get both."""
+    make, model = (make or "").strip(), (model or "").strip()
+    if make and model and model.casefold().startswith(make.split()[0].casefold()):
+        return model
+    return " ".join(part for part in (make, model) if part)

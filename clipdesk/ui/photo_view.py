@@ -15,6 +15,7 @@ from PySide6.QtGui import QColor, QImage, QKeySequence, QPainter, QPixmap, QShor
 from PySide6.QtWidgets import (QCompleter, QDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton,
                                QSizePolicy, QToolButton, QVBoxLayout, QWidget)
 
+from clipdesk.library.exif import camera_name
 from clipdesk.library.pathnames import display_path
 from clipdesk.tagging.tags import USER
 from clipdesk.ui.icons import icon
@@ -84,7 +85,7 @@ def describe(details: PhotoDetails) -> list[tuple[str, str]]:
     rows = []
     if meta.taken_at:
         rows.append(("Taken", meta.taken_at.replace("T", " ")))
-    camera = " ".join(part for part in (meta.camera_make, meta.camera_model) if part)
+    camera = camera_name(meta.camera_make, meta.camera_model)
     if camera:
         rows.append(("Camera", camera))
     if meta.width and meta.height:
