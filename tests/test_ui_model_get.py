@@ -15,7 +15,7 @@ from test_ui_support import app, bundled_dir, make_photos, open_window, wait_ind
 
 from clipdesk import paths
 from clipdesk.runtime.registry import default_model_name, model_entries
-from clipdesk.ui.welcome import sample_library_path
+from clipdesk.library.sample_library import sample_library_path
 
 SHIPPED_CATALOG = paths.resources_dir() / "catalog.json"
 RCLIP_FILES = {"image": f"{RCLIP_DIR}/visual.onnx", "text": f"{RCLIP_DIR}/textual.onnx"}

@@ -27,17 +27,24 @@ newest first, without scores. Details: docs/search.md."""
 def cmd_search(args) -> int:
     from clipdesk.commands.common import log
     from clipdesk.library.pathnames import display_path, json_text
+    from clipdesk.library.sample_library import keep_sample_apart, sample_apart
     from clipdesk.library.store import Library
     from clipdesk.runtime.lexicon import unread_note
+    from clipdesk.search.query import parse_query
     from clipdesk.search.searcher import Searcher
 
     query = " ".join(args.query)
     with Library() as library:
         searcher = Searcher(library, args.model, device=args.device)
-        results = searcher.search(query, k=args.k, like=args.like, prompt=args.prompt)
+        sample = sample_apart(library.folders(), library.photo_counts_by_folder())
+        parsed, said = keep_sample_apart(parse_query(query, args.like), sample, args.with_sample)
+        results = searcher.search(parsed, k=args.k, prompt=args.prompt)
         unread = searcher.unread_words(query, args.like)
     if unread:
         log("note: " + unread_note(searcher.clip.name, unread))
+    if said is not None:
+        log("note: these results include the sample library (emoji and icons, not your photos)" if said[1] else
+            "note: the sample library (emoji and icons) is kept out of these results; --with-sample includes it")
     if args.json:
         print(json_text([result.to_dict() for result in results]))
     elif not results:
@@ -66,5 +73,8 @@ def register(commands) -> None:
     search.add_argument("--prompt", metavar="TEMPLATE",
                         help="wrap text terms of up to 3 words, e.g. 'a photo of {}.' (off by default: not "
                              "yet shown to help with clipdesk's models)")
+    search.add_argument("--with-sample", action="store_true",
+                        help="include the sample library's emoji and icons beside your photos (they are kept out "
+                             "when the library holds both)")
     search.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
     search.set_defaults(handler=cmd_search)

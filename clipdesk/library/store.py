@@ -358,18 +358,18 @@ class Library:
         return found
 
     def photo_listing(self, folder: PathInput | None = None, tag: str | None = None,
-                      order: str = "newest") -> tuple[np.ndarray, list[str]]:
+                      order: str = "newest", exclude: PathInput | None = None) -> tuple[np.ndarray, list[str]]:
         """(ids int64 (N,), paths) of the indexed photos (status ok), needing no model: all of them, those
         below `folder` (a library folder or any folder inside one), and/or those with the confirmed (user)
-        tag `tag` (any case; suggestions do not count). `order`: "newest" or "oldest" taken first (photos
-        without a date last), or "path". Unknown tags and folders simply list nothing."""
+        tag `tag` (any case; suggestions do not count), none below `exclude`. `order`: "newest" or "oldest"
+        taken first (photos without a date last), or "path". Unknown tags and folders simply list nothing."""
         if order not in _LISTING_ORDERS:
             raise ClipdeskError(f"unknown photo order {order!r} (choose from {', '.join(_LISTING_ORDERS)})")
         clauses, params = ["p." + IN_LIBRARY], []
-        if folder is not None:
-            low, high = subtree_range(to_db_path(os.path.expanduser(os.fsdecode(folder))))
-            clauses.append("p.path >= ? AND p.path < ?")  # a range over the UNIQUE index on path
-            params += [low, high]
+        for below, clause in ((folder, "p.path >= ? AND p.path < ?"), (exclude, "NOT (p.path >= ? AND p.path < ?)")):
+            if below is not None:  # a range over the UNIQUE index on path
+                clauses.append(clause)
+                params += list(subtree_range(to_db_path(os.path.expanduser(os.fsdecode(below)))))
         if tag is not None:
             clauses.append("p.id IN (SELECT pt.photo_id FROM photo_tags AS pt JOIN tags AS t ON t.id = pt.tag_id "
                            "WHERE t.name = ? COLLATE NOCASE AND pt.source = 'user')")  # photo_tags_tag index

@@ -23,6 +23,7 @@ from PySide6.QtGui import QKeySequence
 from clipdesk.errors import ClipdeskError, EmptyLibraryError, send_warnings_to
 from clipdesk.library.pathnames import display_path
 from clipdesk.library.records import Folder, Photo
+from clipdesk.library.sample_library import keep_sample_apart, sample_apart
 from clipdesk.library.store import Library
 from clipdesk.runtime.lexicon import unread_note
 from clipdesk.settings import load_settings
@@ -69,6 +70,9 @@ class ResultSet:
     folder_view: str | None = None
     names: list[str] | None = None  # file names for display; made from paths when not given
     note: str = ""  # for the status bar: words of the query the model never learned (runtime/lexicon.py)
+    # The sample library, when the library also holds the user's photos: (its folder, whether these results
+    # include it). None: nothing to say (no sample library, or nothing else beside it).
+    sample: tuple[str, bool] | None = None
 
     def __post_init__(self) -> None:
         # Made where the results are made (a worker), not on the UI thread: 100,000 names take a while.
@@ -158,6 +162,10 @@ class LibraryService(QObject):
         self._pending_folders: list[str] | None = None  # asked for while an index ran
         self._closed = False
         self._warmed = False
+        # The sample library's folder while the library also holds the user's photos (set with the sidebar's
+        # data, read by searches): it stays out of results unless the user asks for it (show_sample).
+        self.sample_apart: str | None = None
+        self.show_sample = False
 
     # --- model ---
 
@@ -273,6 +281,7 @@ class LibraryService(QObject):
             query = parse_query(text) if text.strip() else Query()
         except ClipdeskError as exc:
             return seq, text, None, str(exc)
+        query, sample = keep_sample_apart(query, self.sample_apart, self.show_sample)
         filters = query.filters
         only = not query.terms and not (filters.exclude_tags or filters.exclude_folders or filters.taken_from
                                         or filters.taken_until)
@@ -284,8 +293,10 @@ class LibraryService(QObject):
             if not only or len(filters.tags) > 1 or len(filters.folders) > 1:
                 return seq, text, None, NO_MODEL + " to search"
             ids, paths = self.library.photo_listing(folder=filters.folders[0] if filters.folders else None,
-                                                    tag=filters.tags[0] if filters.tags else None)
-            return seq, text, ResultSet(text, ids, paths, None, tag_view, folder_view), None
+                                                    tag=filters.tags[0] if filters.tags else None,
+                                                    exclude=filters.exclude_folders[0] if filters.exclude_folders
+                                                    else None)
+            return seq, text, ResultSet(text, ids, paths, None, tag_view, folder_view, sample=sample), None
         scored = bool(query.terms)
         try:
             results = self._searcher.search(query, k=RANKED_RESULTS if scored else ALL_MATCHES)
@@ -298,7 +309,7 @@ class LibraryService(QObject):
         unread = self._searcher.unread_words(query) if scored else []
         note = unread_note(self._searcher.clip.name, unread) if unread else ""
         return seq, text, ResultSet(text, ids, [r.path for r in results], scores, tag_view, folder_view,
-                                    note=note), None
+                                    note=note, sample=sample), None
 
     def _deliver(self, outcome) -> None:
         if outcome is None or self._is_stale(outcome[0]):
@@ -323,6 +334,7 @@ class LibraryService(QObject):
             problems = library.counts()["problems"]
             tags = tagging.tag_counts(library)
             sets = label_sets(library)
+        self.sample_apart = sample_apart(folders, counts)
         return SidebarData(sum(counts.values()), [(folder, counts.get(folder.id, 0)) for folder in folders],
                            tags, sets, problems)
 

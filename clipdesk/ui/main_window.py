@@ -25,7 +25,9 @@ from clipdesk.ui.sidebar import ALL, FOLDER, LABEL_SET, PROBLEMS, TAG, Sidebar, 
 from clipdesk.ui.status_bar import StatusBar
 from clipdesk.ui.theme import current_theme, style
 from clipdesk.ui.thumbnails import ThumbnailLoader
-from clipdesk.ui.welcome import WelcomePage, sample_library_path
+from clipdesk.ui.sample_notice import SampleNotice
+from clipdesk.library.sample_library import is_sample_folder
+from clipdesk.ui.welcome import WelcomePage
 
 LIVE_REFRESH_MS = 2000  # while indexing, counts and results catch up this often
 
@@ -119,6 +121,7 @@ class MainWindow(QMainWindow):
         self.grid = PhotoGridView(self.grid_model, self)
         self.banner = Banner(self)
         self.banner.hide()
+        self.sample_notice = SampleNotice(self)
         self.view_title = QLabel("All photos", self)
         self.view_title.setObjectName("viewTitle")
         self.view_subtitle = QLabel(self)
@@ -145,6 +148,7 @@ class MainWindow(QMainWindow):
         banner_box = QVBoxLayout()
         banner_box.setContentsMargins(12, 10, 12, 0)
         banner_box.addWidget(self.banner)
+        banner_box.addWidget(self.sample_notice)
         page.addLayout(banner_box)
         page.addWidget(header_widget)
         page.addWidget(self.grid, 1)
@@ -262,6 +266,8 @@ class MainWindow(QMainWindow):
         self.welcome.importModelRequested.connect(lambda: self.open_settings(import_model=True))
         self.welcome.getModelRequested.connect(self.open_get_model)
         self.banner.button.clicked.connect(self._banner_clicked)
+        self.sample_notice.showSampleChanged.connect(self._show_sample)
+        self.sample_notice.removeRequested.connect(self._remove_sample)
         self.status.cancelRequested.connect(self.service.cancel_index)
         self.status.modelClicked.connect(self.open_settings)
         self.settings_button.clicked.connect(self.open_settings)
@@ -341,10 +347,15 @@ class MainWindow(QMainWindow):
         """Whether the library has photos of the user's: the sample library's emoji and icons do not count."""
         if not self.sidebar_data:
             return False
-        sample = sample_library_path()
-        sample = os.path.realpath(sample) if sample is not None else None
-        return any(count for folder, count in self.sidebar_data.folders
-                   if sample is None or os.path.realpath(folder.path) != sample)
+        return any(count for folder, count in self.sidebar_data.folders if not is_sample_folder(folder.path))
+
+    def _show_sample(self, show: bool) -> None:
+        self.service.show_sample = show
+        self._run_query(self.results.query)
+
+    def _remove_sample(self) -> None:
+        if self.service.sample_apart is not None:
+            self._remove_folder(self.service.sample_apart)
 
     def _banner_clicked(self) -> None:
         if self._banner_kind == "get":
@@ -372,6 +383,7 @@ class MainWindow(QMainWindow):
         self.search_bar.show_error(None)
         self._sync_sidebar_selection()
         self._show_query_note(results.note)
+        self.sample_notice.show_for(results.sample)
 
     def _show_query_note(self, note: str) -> None:
         """A note about a query lasts as long as its results are shown, not over the next query's."""

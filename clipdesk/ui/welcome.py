@@ -13,12 +13,11 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from clipdesk import paths
+from clipdesk.library.sample_library import sample_library_path
 from clipdesk.ui.get_model_dialog import get_photo_model_text
 from clipdesk.ui.icons import app_icon, icon
 from clipdesk.ui.library_service import ModelState
 
-SAMPLE_LIBRARY = "sample-library"
 
 MODEL_NOTE = (
     "<b>About the default model.</b> clipdesk's own model was trained on open emoji and icon collections: "
@@ -28,12 +27,6 @@ MODEL_NOTE = (
 )
 NO_MODEL_NOTE = ("<b>No model is installed yet.</b> Photos can be added now; they are indexed as soon as a "
                  "model is imported.")
-
-
-def sample_library_path():
-    """The sample library shipped in resources/, or None when this build has none."""
-    folder = paths.resources_dir() / SAMPLE_LIBRARY
-    return folder if folder.is_dir() else None
 
 
 class WelcomePage(QWidget):
