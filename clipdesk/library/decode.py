@@ -28,6 +28,7 @@ from PIL import Image, UnidentifiedImageError
 from clipdesk.library.exif import read_exif
 from clipdesk.library.records import PhotoMetadata
 from clipdesk.library.thumbnails import THUMBNAIL_MIN_SIZE, encode_thumbnail
+from clipdesk.runtime.heif import heif_problem, register_heif_decoder
 from clipdesk.runtime.preprocess import DECODE_ERRORS, damaged_file_reason, decode_opened, preprocess
 
 # Pillow itself refuses images above twice its MAX_IMAGE_PIXELS at open; the library uses that bound.
@@ -118,6 +119,7 @@ def decode_photo(content: FileContent, resolution: int, mean, std, max_pixels: i
     """Metadata, thumbnail and model input of one photo's bytes (resize, interpolation: preprocess's)."""
     if not content.data:
         raise PhotoError("empty file (0 bytes)")
+    register_heif_decoder()
     try:
         # One open serves the header (size, EXIF) and the pixels: opening costs ~0.2 ms a photo.
         with Image.open(io.BytesIO(content.data)) as opened:
@@ -128,6 +130,9 @@ def decode_photo(content: FileContent, resolution: int, mean, std, max_pixels: i
             except DECODE_ERRORS as exc:
                 raise PhotoError(damaged_file_reason(exc)) from None
     except UnidentifiedImageError:
+        problem = heif_problem(content.data)
+        if problem:  # Pillow hides libheif's reason (a truncated file, a missing box) behind "cannot identify"
+            raise PhotoError(f"damaged HEIF file ({problem})") from None
         raise PhotoError("not an image, or an image format clipdesk cannot decode") from None
     except Image.DecompressionBombError as exc:
         match = re.search(r"\((\d+) pixels\)", str(exc))

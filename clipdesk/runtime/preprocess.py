@@ -17,6 +17,7 @@ import numpy as np
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from clipdesk.errors import ClipdeskError
+from clipdesk.runtime.heif import register_heif_decoder
 
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -80,6 +81,7 @@ def load_image(source: str | os.PathLike[str] | BinaryIO, *,
     from a full decode. Leave it None for results identical to the reference.
     """
     name = os.fspath(source) if isinstance(source, (str, os.PathLike)) else getattr(source, "name", "<stream>")
+    register_heif_decoder()
     try:
         with Image.open(source) as image:
             return decode_opened(image, draft_size=draft_size)

@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 from clipdesk.errors import ClipdeskError
 
 TEXT, IMAGE = "text", "image"
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".jpe", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic", ".heif")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".jpe", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic", ".heif",
+                    ".hif", ".avif")
 FILTER_KEYS = ("tag", "folder", "after", "before", "date")
 IMAGE_KEY = "like"
 NEGATABLE_KEYS = ("tag", "folder")

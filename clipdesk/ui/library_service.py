@@ -535,14 +535,14 @@ class LibraryService(QObject):
 
 def warm_up() -> None:
     """Import what the first index and the first text search need, and load the tokenizer, while the
-    app is idle after start. Loading extension modules (Pillow, pillow-heif, ONNX Runtime) holds the
+    app is idle after start. Loading extension modules (Pillow, pi-heif, ONNX Runtime) holds the
     GIL for up to a few hundred milliseconds: done in the middle of the first index run, that froze
     the window (seen with py-spy)."""
     from clipdesk.library import indexer  # noqa: F401 - Pillow and the decoder
     from clipdesk.library.scanner import supported_extensions
     from clipdesk.runtime.tokenizer import get_tokenizer
 
-    supported_extensions()  # registers pillow-heif when installed
+    supported_extensions()  # registers the HEIF decoder
     get_tokenizer()
 
 

@@ -48,8 +48,22 @@ def read_image(path: str, max_side: int | None = None) -> QImage:
             reader.setScaledSize(size.scaled(max_side, max_side, Qt.AspectRatioMode.KeepAspectRatio))
     image = reader.read()
     if image.isNull():
-        raise ClipdeskError(f"cannot show {path}: {reader.errorString()}")
+        # Qt has no reader for HEIC, AVIF and others that clipdesk indexes: decode those as the indexer does.
+        return _read_with_clipdesk(path, max_side, reader.errorString())
     return image
+
+
+def _read_with_clipdesk(path: str, max_side: int | None, qt_error: str) -> QImage:
+    from clipdesk.runtime.preprocess import load_image
+
+    try:
+        image = load_image(path, draft_size=max_side)
+    except ClipdeskError:
+        raise ClipdeskError(f"cannot show {path}: {qt_error}") from None
+    if max_side:
+        image.thumbnail((max_side, max_side))
+    data = image.tobytes()
+    return QImage(data, image.width, image.height, 3 * image.width, QImage.Format.Format_RGB888).copy()
 
 
 class ThumbnailLoader(QObject):
