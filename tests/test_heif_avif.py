@@ -20,18 +20,10 @@ from clipdesk.library.indexer import index_folders
 from clipdesk.library.scanner import supported_extensions
 from clipdesk.library.store import Library
 from clipdesk.runtime.package import load_package
+from real_photos import real_photo
 
-PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "photos" / "coco-mini" / "images"
 ORIENTATION = 0x0112
 PREPROCESSING = {"resolution": 32, "mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5)}
-
-
-def real_photo(index: int = 0) -> Image.Image:
-    files = sorted(PHOTOS.glob("*.jpg"))
-    if not files:
-        pytest.fail(f"no photos in {PHOTOS}", pytrace=False)
-    with Image.open(files[index]) as photo:
-        return photo.convert("RGB")
 
 
 def save_heic(image: Image.Image, path: Path, **options) -> Path:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from clipdesk.runtime.heif import register_heif_decoder
+from clipdesk.runtime.raw import RAW_EXTENSIONS
 
 BASE_EXTENSIONS = (".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".gif", ".bmp", ".dib", ".tif", ".tiff")
 HEIF_EXTENSIONS = (".heic", ".heif", ".hif")
@@ -29,6 +30,7 @@ def supported_extensions() -> frozenset[bytes]:
 
     names = BASE_EXTENSIONS + (HEIF_EXTENSIONS if register_heif_decoder() else ())
     names += AVIF_EXTENSIONS if features.check("avif") else ()
+    names += RAW_EXTENSIONS
     return frozenset(name.encode() for name in names)
 
 

@@ -21,6 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from clipdesk.errors import ClipdeskError
+from clipdesk.library.stacks import stack_ids
 from clipdesk.library.pathnames import PathInput, display_path, from_db_path, subtree_range, to_db_path
 from clipdesk.tagging.names import clean_name, unique_names
 
@@ -124,11 +125,12 @@ def rejected_photo_ids(conn: sqlite3.Connection, tag: int) -> set[int]:
 # --- the user's tags ---
 
 def add_tags(library, photo_ids: Sequence[int], names: Iterable[str]) -> int:
-    """Confirm `names` on the photos (a suggestion becomes the user's); returns rows added or confirmed."""
+    """Confirm `names` on the photos and the other files of their stacks (RAW + JPEG: one shot, one set
+    of tags, so that both files' XMP sidecars get them); returns rows added or confirmed."""
     names = unique_names(names)
     changed = 0
     with library.transaction() as conn:
-        ids = _check_photos(conn, photo_ids)
+        ids = _check_photos(conn, stack_ids(conn, photo_ids))
         for name in names:
             tag = tag_id(conn, name, create=True)
             pairs = [(photo_id, tag) for photo_id in ids]
@@ -141,11 +143,12 @@ def add_tags(library, photo_ids: Sequence[int], names: Iterable[str]) -> int:
 
 
 def remove_tags(library, photo_ids: Sequence[int], names: Iterable[str]) -> int:
-    """Take `names` off the photos, confirmed or suggested; remembered as rejections. Returns rows removed."""
+    """Take `names` off the photos and their stacks, confirmed or suggested; remembered as rejections.
+    Returns rows removed."""
     names = unique_names(names)
     removed = 0
     with library.transaction() as conn:
-        ids = _check_photos(conn, photo_ids)
+        ids = _check_photos(conn, stack_ids(conn, photo_ids))
         for name in names:
             tag = tag_id(conn, name)
             if tag is None:

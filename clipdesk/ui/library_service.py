@@ -22,6 +22,7 @@ from PySide6.QtCore import QObject, Signal
 from clipdesk.errors import ClipdeskError, EmptyLibraryError, send_warnings_to
 from clipdesk.library.pathnames import display_path
 from clipdesk.library.records import Folder, Photo
+from clipdesk.library.stacks import stack_paths
 from clipdesk.library.store import Library
 from clipdesk.runtime.lexicon import unread_note
 from clipdesk.settings import load_settings
@@ -117,6 +118,7 @@ class SidebarData:
 class PhotoDetails:
     photo: Photo
     tags: list[PhotoTag]
+    stack: list[str] = field(default_factory=list)  # the files of the photo's stack (RAW + JPEG), if any
 
 
 class LibraryService(QObject):
@@ -325,7 +327,10 @@ class LibraryService(QObject):
 
     def _details(self, photo_id: int) -> PhotoDetails | None:
         photo = self.library.photo(photo_id)
-        return PhotoDetails(photo, tagging.tags_of_photos(self.library, [photo_id])[photo_id]) if photo else None
+        if photo is None:
+            return None
+        return PhotoDetails(photo, tagging.tags_of_photos(self.library, [photo_id])[photo_id],
+                            stack_paths(self.library.conn, photo.path))
 
     def errors(self, on_done) -> None:
         self._reader.submit(self.library.errors, on_done=on_done, on_error=self.error.emit)

@@ -20,6 +20,7 @@ from PySide6.QtGui import QImage, QImageReader, QPixmap
 from clipdesk.errors import ClipdeskError
 from clipdesk.library.store import Library
 from clipdesk.library.thumbnails import thumbnail_cache
+from clipdesk.runtime.raw import is_raw
 from clipdesk.ui.workers import Lane, one_line
 
 MAX_PENDING = 400
@@ -40,6 +41,8 @@ def cover_square(image: QImage, side: int) -> QImage:
 
 def read_image(path: str, max_side: int | None = None) -> QImage:
     """A photo as an upright QImage, scaled down to fit max_side while decoding. Safe off the UI thread."""
+    if is_raw(path):  # Qt would show a RAW's small TIFF thumbnail, at best: LibRaw's preview or demosaic
+        return _read_with_clipdesk(path, max_side, "not an image Qt reads")
     reader = QImageReader(path)
     reader.setAutoTransform(True)  # EXIF orientation
     if max_side:
