@@ -9,7 +9,8 @@
    again from scratch whenever those requirements or the Python version change, and reused otherwise.
 2. clipdesk itself installed into it (no dependencies: they are step 1's).
 3. PyInstaller on packaging/clipdesk.spec -> dist/clipdesk/ (and dist/clipdesk.app on macOS).
-4. Linux only: debug info stripped from Python's own libraries; a .desktop file, the icon and an
+4. THIRD-PARTY-NOTICES/ beside the executable: every bundled distribution's licence and licence files
+   (packaging/notices.py). Linux only: debug info stripped from Python's own libraries; a .desktop file, the icon and an
    installer script beside the executable.
 5. A smoke run of the built executable with no Python environment (`--version`, `info --json`).
 6. The archive: dist/clipdesk-VERSION-linux-ARCH.tar.gz, -windows-ARCH.zip or -macos-ARCH.zip.
@@ -261,6 +262,8 @@ def main(argv: list[str] | None = None) -> int:
     run_pyinstaller(python, dist, work, icon, args.clean)
     bundle = dist / "clipdesk"
     app = dist / "clipdesk.app" if sys.platform == "darwin" else None
+    # The licences of what went in, from the environment PyInstaller analysed (packaging/notices.py).
+    run([python, PACKAGING / "notices.py", bundle / "THIRD-PARTY-NOTICES"])
     if sys.platform.startswith("linux"):
         strip_python_debug_info(bundle)
         add_linux_desktop_files(bundle, icon)

@@ -95,11 +95,21 @@ def test_built_app_indexes_and_searches_without_python(tmp_path, request):
     samples = sorted((ROOT / "resources" / "sample-library").glob("*.png"))[:12]
     for sample in samples:
         shutil.copy2(sample, photos / sample.name.replace(" ", "_"))
+    # A phone's HEIC and an AVIF, which the bundle decodes with pi-heif and Pillow.
+    import pillow_heif
+    from PIL import Image
+
+    with Image.open(samples[0]) as sample:
+        pillow_heif.from_pillow(sample.convert("RGB")).save(photos / "phone.heic", quality=85)
+        sample.convert("RGB").save(photos / "web.avif", "AVIF")
     environment = bare_environment(tmp_path / "home")
     model = str(tiny_model_package)
     indexed = run_app(executable, ["index", str(photos), "--model", model], environment, tmp_path)
     assert indexed.returncode == 0, indexed.stderr
-    assert re.search(rf"\b{len(samples)} indexed\b", indexed.stderr + indexed.stdout), indexed.stderr
+    assert re.search(rf"\b{len(samples) + 2} indexed\b", indexed.stderr + indexed.stdout), indexed.stderr
+    notices = bundle / "THIRD-PARTY-NOTICES"
+    assert "pi-heif" in (notices / "README.txt").read_text()
+    assert "libde265" in (notices / "pi-heif" / "LICENSES_bundled.txt").read_text()
 
     found = run_app(executable, ["search", "--json", "-k", "3", "--model", model, "a red car"], environment, tmp_path)
     assert found.returncode == 0, found.stderr

@@ -416,17 +416,6 @@ def test_every_supported_format_is_indexed(tmp_path, model):
     assert all(thumbnail_cache().get(library_hash) for library_hash in hashes)
 
 
-def test_heif_photos_are_indexed_with_the_heic_extra(tmp_path, model):
-    """Phones' HEIC photos, read through pillow-heif (the `heic` extra, which `make venv` installs)."""
-    pillow_heif = pytest.importorskip("pillow_heif", reason="the heic extra (pillow-heif) is not installed")
-    pillow_heif.register_heif_opener()
-    photo = make_photo(tmp_path / "photos" / "phone.heic", 9, image_format="HEIF")
-    summary = run_index(model, [photo.parent])
-    assert (summary.indexed, summary.failed) == (1, 0)
-    with Library() as library:
-        assert library.photo(library.photo_id(photo)).metadata.format == "HEIF"
-
-
 def test_clipdesk_own_folders_inside_a_photo_folder_are_not_indexed(tmp_path, model, monkeypatch):
     photos = tmp_path / "photos"
     make_photo(photos / "a.jpg", 1)

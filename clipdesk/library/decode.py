@@ -25,9 +25,11 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from clipdesk.library.exif import read_exif
+from clipdesk.library.exif import exif_date, read_exif, tiff_exif
 from clipdesk.library.records import PhotoMetadata
 from clipdesk.library.thumbnails import THUMBNAIL_MIN_SIZE, encode_thumbnail
+from clipdesk.runtime.heif import heif_problem, register_heif_decoder
+from clipdesk.runtime.raw import RawError, decode_raw
 from clipdesk.runtime.preprocess import DECODE_ERRORS, damaged_file_reason, decode_opened, preprocess
 
 # Pillow itself refuses images above twice its MAX_IMAGE_PIXELS at open; the library uses that bound.
@@ -113,11 +115,42 @@ def _read_header(image: Image.Image, max_pixels: int) -> PhotoMetadata:
     return PhotoMetadata(width=width, height=height, format=image.format, **fields)
 
 
+def _raw_exif(data: bytes, preview_jpeg: bytes | None) -> dict:
+    """EXIF fields of a camera RAW: most RAWs are TIFF inside (their first directory is read without
+    decoding anything); CR3 and RAF are not, and their embedded preview JPEG carries the camera's EXIF."""
+    fields = tiff_exif(data)
+    if not (fields["camera_model"] or fields["taken_at"]) and preview_jpeg:
+        try:
+            with Image.open(io.BytesIO(preview_jpeg)) as opened:
+                fields = read_exif(opened)
+        except (UnidentifiedImageError, *_HEADER_ERRORS):
+            pass
+    return fields
+
+
+def _decode_raw(content: FileContent, raw_format: str, resolution: int) -> tuple[PhotoMetadata, Image.Image]:
+    try:
+        raw = decode_raw(content.data, (max(resolution, THUMBNAIL_MIN_SIZE), resolution))
+    except RawError as exc:
+        raise PhotoError(str(exc)) from None
+    fields = _raw_exif(content.data, raw.preview_jpeg)
+    fields["orientation"] = raw.orientation  # LibRaw's reading of the file is what turned the pixels
+    fields["taken_at"] = fields["taken_at"] or exif_date(raw.timestamp, None)
+    width, height = raw.size
+    return PhotoMetadata(width=width, height=height, format=raw_format, **fields), raw.image
+
+
 def decode_photo(content: FileContent, resolution: int, mean, std, max_pixels: int = MAX_PIXELS, *,
-                 resize: str = "shortest", interpolation: str = "bicubic") -> DecodedPhoto:
-    """Metadata, thumbnail and model input of one photo's bytes (resize, interpolation: preprocess's)."""
+                 resize: str = "shortest", interpolation: str = "bicubic", raw_format: str | None = None) -> DecodedPhoto:
+    """Metadata, thumbnail and model input of one photo's bytes (resize, interpolation: preprocess's).
+    `raw_format` (DNG, NEF, ...) sends a camera RAW file to LibRaw instead of Pillow."""
     if not content.data:
         raise PhotoError("empty file (0 bytes)")
+    if raw_format:
+        metadata, image = _decode_raw(content, raw_format, resolution)
+        pixels = preprocess(image, resolution, mean, std, resize=resize, interpolation=interpolation)
+        return DecodedPhoto(metadata, pixels, encode_thumbnail(image), image.size)
+    register_heif_decoder()
     try:
         # One open serves the header (size, EXIF) and the pixels: opening costs ~0.2 ms a photo.
         with Image.open(io.BytesIO(content.data)) as opened:
@@ -128,6 +161,9 @@ def decode_photo(content: FileContent, resolution: int, mean, std, max_pixels: i
             except DECODE_ERRORS as exc:
                 raise PhotoError(damaged_file_reason(exc)) from None
     except UnidentifiedImageError:
+        problem = heif_problem(content.data)
+        if problem:  # Pillow hides libheif's reason (a truncated file, a missing box) behind "cannot identify"
+            raise PhotoError(f"damaged HEIF file ({problem})") from None
         raise PhotoError("not an image, or an image format clipdesk cannot decode") from None
     except Image.DecompressionBombError as exc:
         match = re.search(r"\((\d+) pixels\)", str(exc))

@@ -29,7 +29,7 @@ def _text(value) -> str | None:
     return value[:_TEXT_LIMIT] or None
 
 
-def _date(value, offset) -> str | None:
+def exif_date(value, offset) -> str | None:
     text = _text(value)
     if not text:
         return None
@@ -56,13 +56,31 @@ def _degrees(value, reference) -> float | None:
     return -result if _text(reference) in ("S", "W") else result
 
 
+FIELDS = ("taken_at", "camera_make", "camera_model", "orientation", "gps_lat", "gps_lon")
+
+
 def read_exif(image: Image.Image) -> dict:
     """taken_at, camera_make, camera_model, orientation, gps_lat, gps_lon (None when absent or malformed)."""
-    fields = dict.fromkeys(("taken_at", "camera_make", "camera_model", "orientation", "gps_lat", "gps_lon"))
     try:
         exif = image.getexif()
     except Exception:  # noqa: BLE001 - any parser failure means "no EXIF", never a failed photo
-        return fields
+        return dict.fromkeys(FIELDS)
+    return exif_fields(exif)
+
+
+def tiff_exif(data: bytes) -> dict:
+    """read_exif's fields from a TIFF-structured file's first directory, without opening it as an image
+    (camera RAWs: DNG, NEF, CR2, ARW... whose sensor data Pillow cannot decode)."""
+    exif = Image.Exif()
+    try:
+        exif.load(data)
+    except Exception:  # noqa: BLE001 - same reason as read_exif
+        return dict.fromkeys(FIELDS)
+    return exif_fields(exif)
+
+
+def exif_fields(exif: Image.Exif) -> dict:
+    fields = dict.fromkeys(FIELDS)
     ifds = {None: exif}
     for ifd in (ExifTags.IFD.Exif, ExifTags.IFD.GPSInfo):
         try:
@@ -70,7 +88,7 @@ def read_exif(image: Image.Image) -> dict:
         except Exception:  # noqa: BLE001 - same reason
             ifds[ifd] = {}
     for date_tag, offset_tag, ifd in _DATE_TAGS:
-        fields["taken_at"] = _date(ifds[ifd].get(date_tag), ifds[ifd].get(offset_tag))
+        fields["taken_at"] = exif_date(ifds[ifd].get(date_tag), ifds[ifd].get(offset_tag))
         if fields["taken_at"]:
             break
     fields["camera_make"] = _text(exif.get(ExifTags.Base.Make))

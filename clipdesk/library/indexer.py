@@ -46,6 +46,7 @@ from clipdesk.library.store import IndexedRow, Library, embedding_model_key, vec
 from clipdesk.library.thumbnails import store_thumbnails
 from clipdesk.progress import Progress
 from clipdesk.runtime.package import ModelPackage
+from clipdesk.runtime.raw import raw_format
 # The library's one use of tagging (which builds on the library): keywords.py needs only
 # library.pathnames, which imports no clipdesk module, so there is no import cycle.
 from clipdesk.tagging.keywords import read_keywords, store_keywords
@@ -277,7 +278,8 @@ class Indexer:
             result.metadata, result.vector = copy
             return result
         try:
-            decoded = decode_photo(content, max_pixels=self.max_pixels, **self.preprocessing)
+            decoded = decode_photo(content, max_pixels=self.max_pixels, raw_format=raw_format(found.path),
+                                   **self.preprocessing)
         except PhotoError as exc:
             result.error = exc
         except Exception as exc:  # noqa: BLE001 - one photo must never stop a run; the reason is recorded

@@ -8,32 +8,29 @@ trash and macOS "._" resource forks, which carry image extensions without being 
 from __future__ import annotations
 
 import errno
-import functools
 import os
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from clipdesk.runtime.heif import register_heif_decoder
+from clipdesk.runtime.raw import RAW_EXTENSIONS
+
 BASE_EXTENSIONS = (".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".gif", ".bmp", ".dib", ".tif", ".tiff")
 HEIF_EXTENSIONS = (".heic", ".heif", ".hif")
+AVIF_EXTENSIONS = (".avif",)
 _NOT_REGULAR = "not a regular file (a device, pipe or socket); never opened"
 _LOOP = "symbolic link loop (leads back to a folder that contains it); skipped"
 _REPEAT = "same folder as one already scanned (reached through a link); skipped"
 
 
-@functools.lru_cache(maxsize=1)
-def heif_supported() -> bool:
-    """Whether pillow-heif is installed; if so its opener is registered with Pillow (once)."""
-    try:
-        import pillow_heif
-    except ImportError:
-        return False
-    pillow_heif.register_heif_opener()
-    return True
-
-
 def supported_extensions() -> frozenset[bytes]:
-    names = BASE_EXTENSIONS + (HEIF_EXTENSIONS if heif_supported() else ())
+    """The extensions of files clipdesk decodes here (registering the HEIF decoder with Pillow, once)."""
+    from PIL import features
+
+    names = BASE_EXTENSIONS + (HEIF_EXTENSIONS if register_heif_decoder() else ())
+    names += AVIF_EXTENSIONS if features.check("avif") else ()
+    names += RAW_EXTENSIONS
     return frozenset(name.encode() for name in names)
 
 

@@ -17,6 +17,8 @@ import numpy as np
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from clipdesk.errors import ClipdeskError
+from clipdesk.runtime.heif import register_heif_decoder
+from clipdesk.runtime.raw import is_raw
 
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -63,7 +65,7 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image if image.mode == "RGB" else image.convert("RGB")
 
 
-def _draft_request(size: tuple[int, int], draft_size: int | tuple[int, int]) -> tuple[int, int]:
+def draft_request(size: tuple[int, int], draft_size: int | tuple[int, int]) -> tuple[int, int]:
     """The size to ask Pillow's draft for: it keeps width >= asked width and height >= asked height."""
     longer, shorter = (draft_size, draft_size) if isinstance(draft_size, int) else draft_size
     width, height = size
@@ -80,6 +82,9 @@ def load_image(source: str | os.PathLike[str] | BinaryIO, *,
     from a full decode. Leave it None for results identical to the reference.
     """
     name = os.fspath(source) if isinstance(source, (str, os.PathLike)) else getattr(source, "name", "<stream>")
+    if isinstance(source, (str, os.PathLike)) and is_raw(name):
+        return _load_raw(name, draft_size)
+    register_heif_decoder()
     try:
         with Image.open(source) as image:
             return decode_opened(image, draft_size=draft_size)
@@ -93,11 +98,26 @@ def load_image(source: str | os.PathLike[str] | BinaryIO, *,
         raise ClipdeskError(f"cannot read image {name}: {damaged_file_reason(error)}") from None
 
 
+def _load_raw(name: str, draft_size: int | tuple[int, int] | None) -> Image.Image:
+    """A camera RAW's preview or half-size demosaic (raw.py); the full demosaic is never made here."""
+    from clipdesk.runtime.raw import RawError, decode_raw
+
+    longer, shorter = (0, 0) if draft_size is None else (
+        (draft_size, draft_size) if isinstance(draft_size, int) else draft_size)
+    try:
+        with open(name, "rb") as handle:
+            return decode_raw(handle.read(), (longer, shorter)).image
+    except FileNotFoundError:
+        raise ClipdeskError(f"cannot read image {name}: file not found") from None
+    except (OSError, RawError) as error:
+        raise ClipdeskError(f"cannot read image {name}: {error}") from None
+
+
 def decode_opened(image: Image.Image, *, draft_size: int | tuple[int, int] | None = None) -> Image.Image:
     """load_image's pixels from an image already opened (its header read for other uses); raises
     what Pillow raises (DECODE_ERRORS)."""
     if draft_size is not None:
-        image.draft(image.mode, _draft_request(image.size, draft_size))
+        image.draft(image.mode, draft_request(image.size, draft_size))
     image.load()
     return to_rgb(image)
 

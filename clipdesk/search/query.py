@@ -27,9 +27,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from clipdesk.errors import ClipdeskError
+from clipdesk.runtime.raw import RAW_EXTENSIONS
 
 TEXT, IMAGE = "text", "image"
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".jpe", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic", ".heif")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".jpe", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic", ".heif",
+                    ".hif", ".avif") + RAW_EXTENSIONS
 FILTER_KEYS = ("tag", "folder", "after", "before", "date")
 IMAGE_KEY = "like"
 NEGATABLE_KEYS = ("tag", "folder")

@@ -26,6 +26,7 @@ import numpy as np
 
 from clipdesk.errors import ClipdeskError, EmptyLibraryError
 from clipdesk.library.pathnames import display_path, subtree_range, to_db_path
+from clipdesk.library.stacks import collapse
 from clipdesk.library.store import IN_LIBRARY, Library, embedding_model_key, sound_vectors
 from clipdesk.runtime.encoders import ClipModel
 from clipdesk.runtime.package import ModelPackage
@@ -48,9 +49,13 @@ class SearchResult:
     photo_id: int
     path: str  # os.fsdecode form (see library/pathnames.py)
     score: float | None  # cosine similarity; None for a query made of filters only
+    stack: tuple[str, ...] = ()  # every file of the photo's stack (RAW + JPEG), `path` first; empty for none
 
     def to_dict(self) -> dict:
-        return {"path": self.path, "score": None if self.score is None else round(float(self.score), 6)}
+        data = {"path": self.path, "score": None if self.score is None else round(float(self.score), 6)}
+        if self.stack:
+            data["stack"] = list(self.stack)
+        return data
 
 
 def wrap_prompt(text: str, template: str | None) -> str:
@@ -223,11 +228,21 @@ class Searcher:
         index = self._require_index()
         vector = self.query_vector(query, prompt)
         allowed = None if query.filters.empty else self.allowed_ids(query.filters)
-        ids, scores = index.search(vector, k, allowed)
+        # Twice k: the members of a stack rank side by side and are shown once.
+        ids, scores = index.search(vector, 2 * k, allowed)
         paths = self.library.photo_paths(ids)
         # A photo deleted after the index caught up has no path: leave it out.
-        return [SearchResult(int(photo_id), path, float(score))
-                for photo_id, path, score in zip(ids, paths, scores) if path is not None]
+        return self._one_per_stack([(int(photo_id), path, float(score))
+                                    for photo_id, path, score in zip(ids, paths, scores) if path is not None], k)
+
+    def _one_per_stack(self, found: list[tuple[int, str, float | None]], k: int) -> list[SearchResult]:
+        results = []
+        for rank, shown, members in collapse(self.library.conn, [path for _, path, _ in found])[:k]:
+            photo_id, path, score = found[rank]
+            if shown != path:
+                photo_id = self.library.photo_id(shown)
+            results.append(SearchResult(photo_id, shown, score, tuple(members)))
+        return results
 
     def query_vector(self, query: Query, prompt: str | None = None) -> np.ndarray:
         """The unit vector a query stands for: the weighted sum of its terms' unit vectors, normalised."""
@@ -312,8 +327,8 @@ class Searcher:
         where, params = self._filter_sql(filters)
         rows = self.library.conn.execute(
             f"SELECT id, path FROM photos WHERE {where} AND {IN_LIBRARY} "
-            "ORDER BY taken_at IS NULL, taken_at DESC, path LIMIT ?", [*params, k]).fetchall()
-        return [SearchResult(photo_id, os.fsdecode(path), None) for photo_id, path in rows]
+            "ORDER BY taken_at IS NULL, taken_at DESC, path LIMIT ?", [*params, 2 * k]).fetchall()
+        return self._one_per_stack([(photo_id, os.fsdecode(path), None) for photo_id, path in rows], k)
 
     def _folder_path(self, folder: str) -> bytes:
         path = to_db_path(os.path.expanduser(folder))

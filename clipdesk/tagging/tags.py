@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 from clipdesk.errors import ClipdeskError
 from clipdesk.library.history import Change
+from clipdesk.library.stacks import stack_ids
 from clipdesk.library.pathnames import PathInput, display_path, from_db_path, subtree_range, to_db_path
 from clipdesk.tagging.names import clean_name, unique_names
 
@@ -187,11 +188,12 @@ def _photos(count: int) -> str:
 # --- the user's tags ---
 
 def add_tags(library, photo_ids: Sequence[int], names: Iterable[str]) -> int:
-    """Confirm `names` on the photos (a suggestion becomes the user's); returns rows added or confirmed."""
+    """Confirm `names` on the photos and the other files of their stacks (RAW + JPEG: one shot, one set
+    of tags, so that both files' XMP sidecars get them); returns rows added or confirmed."""
     names = unique_names(names)
     changed = 0
     with library.transaction() as conn:
-        ids = _check_photos(conn, photo_ids)
+        ids = _check_photos(conn, stack_ids(conn, photo_ids))
         change = Change(conn)
         for name in names:
             changed += _confirm(conn, change, tag_id(conn, name, create=True), ids)
@@ -200,11 +202,12 @@ def add_tags(library, photo_ids: Sequence[int], names: Iterable[str]) -> int:
 
 
 def remove_tags(library, photo_ids: Sequence[int], names: Iterable[str]) -> int:
-    """Take `names` off the photos, confirmed or suggested; remembered as rejections. Returns rows removed."""
+    """Take `names` off the photos and their stacks, confirmed or suggested; remembered as rejections.
+    Returns rows removed."""
     names = unique_names(names)
     removed = 0
     with library.transaction() as conn:
-        ids = _check_photos(conn, photo_ids)
+        ids = _check_photos(conn, stack_ids(conn, photo_ids))
         change = Change(conn)
         for name in names:
             tag = tag_id(conn, name)

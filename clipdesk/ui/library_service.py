@@ -24,6 +24,7 @@ from clipdesk.errors import ClipdeskError, EmptyLibraryError, send_warnings_to
 from clipdesk.library.pathnames import display_path
 from clipdesk.library.records import Folder, Photo
 from clipdesk.library.sample_library import keep_sample_apart, sample_apart
+from clipdesk.library.stacks import stack_paths
 from clipdesk.library.store import Library
 from clipdesk.runtime.lexicon import unread_note
 from clipdesk.settings import load_settings
@@ -122,6 +123,7 @@ class SidebarData:
 class PhotoDetails:
     photo: Photo
     tags: list[PhotoTag]
+    stack: list[str] = field(default_factory=list)  # the files of the photo's stack (RAW + JPEG), if any
 
 
 class LibraryService(QObject):
@@ -343,7 +345,10 @@ class LibraryService(QObject):
 
     def _details(self, photo_id: int) -> PhotoDetails | None:
         photo = self.library.photo(photo_id)
-        return PhotoDetails(photo, tagging.tags_of_photos(self.library, [photo_id])[photo_id]) if photo else None
+        if photo is None:
+            return None
+        return PhotoDetails(photo, tagging.tags_of_photos(self.library, [photo_id])[photo_id],
+                            stack_paths(self.library.conn, photo.path))
 
     def errors(self, on_done) -> None:
         self._reader.submit(self.library.errors, on_done=on_done, on_error=self.error.emit)
@@ -587,14 +592,14 @@ def undo_keys() -> str:
 
 def warm_up() -> None:
     """Import what the first index and the first text search need, and load the tokenizer, while the
-    app is idle after start. Loading extension modules (Pillow, pillow-heif, ONNX Runtime) holds the
+    app is idle after start. Loading extension modules (Pillow, pi-heif, ONNX Runtime) holds the
     GIL for up to a few hundred milliseconds: done in the middle of the first index run, that froze
     the window (seen with py-spy)."""
     from clipdesk.library import indexer  # noqa: F401 - Pillow and the decoder
     from clipdesk.library.scanner import supported_extensions
     from clipdesk.runtime.tokenizer import get_tokenizer
 
-    supported_extensions()  # registers pillow-heif when installed
+    supported_extensions()  # registers the HEIF decoder
     get_tokenizer()
 
 

@@ -90,6 +90,8 @@ def describe(details: PhotoDetails) -> list[tuple[str, str]]:
         rows.append(("Camera", camera))
     if meta.width and meta.height:
         rows.append(("Size", f"{meta.width:,} × {meta.height:,} px" + (f" · {meta.format}" if meta.format else "")))
+    if details.stack:  # RAW + JPEG of one shot: both files exist, shown as one
+        rows.append(("Files", " + ".join(os.path.basename(path) for path in details.stack)))
     if photo.size is not None:
         rows.append(("File", f"{photo.size / 2**20:.1f} MB" if photo.size >= 2**20 else f"{photo.size / 1024:.0f} KB"))
     if meta.gps_lat is not None and meta.gps_lon is not None:

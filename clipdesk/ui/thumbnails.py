@@ -20,6 +20,7 @@ from PySide6.QtGui import QImage, QImageReader, QPixmap
 from clipdesk.errors import ClipdeskError
 from clipdesk.library.store import Library
 from clipdesk.library.thumbnails import thumbnail_cache
+from clipdesk.runtime.raw import is_raw
 from clipdesk.ui.workers import Lane, one_line
 
 MAX_PENDING = 400
@@ -40,6 +41,8 @@ def cover_square(image: QImage, side: int) -> QImage:
 
 def read_image(path: str, max_side: int | None = None) -> QImage:
     """A photo as an upright QImage, scaled down to fit max_side while decoding. Safe off the UI thread."""
+    if is_raw(path):  # Qt would show a RAW's small TIFF thumbnail, at best: LibRaw's preview or demosaic
+        return _read_with_clipdesk(path, max_side, "not an image Qt reads")
     reader = QImageReader(path)
     reader.setAutoTransform(True)  # EXIF orientation
     if max_side:
@@ -48,8 +51,22 @@ def read_image(path: str, max_side: int | None = None) -> QImage:
             reader.setScaledSize(size.scaled(max_side, max_side, Qt.AspectRatioMode.KeepAspectRatio))
     image = reader.read()
     if image.isNull():
-        raise ClipdeskError(f"cannot show {path}: {reader.errorString()}")
+        # Qt has no reader for HEIC, AVIF and others that clipdesk indexes: decode those as the indexer does.
+        return _read_with_clipdesk(path, max_side, reader.errorString())
     return image
+
+
+def _read_with_clipdesk(path: str, max_side: int | None, qt_error: str) -> QImage:
+    from clipdesk.runtime.preprocess import load_image
+
+    try:
+        image = load_image(path, draft_size=max_side)
+    except ClipdeskError:
+        raise ClipdeskError(f"cannot show {path}: {qt_error}") from None
+    if max_side:
+        image.thumbnail((max_side, max_side))
+    data = image.tobytes()
+    return QImage(data, image.width, image.height, 3 * image.width, QImage.Format.Format_RGB888).copy()
 
 
 class ThumbnailLoader(QObject):

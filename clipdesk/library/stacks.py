@@ -1,0 +1,69 @@
+"""Stacks: files of one shot that a camera or phone writes side by side, shown and tagged as one item.
+
+A camera RAW and a JPEG (or HEIC) with the same stem in the same folder (IMG_0042.CR2 + IMG_0042.JPG)
+form a stack. Nothing is stored: a stack is found from the paths, so renaming or deleting one file
+breaks it up with no bookkeeping. Search shows a stack once, by its rendered member (the JPEG: the
+camera's own rendering, and a file every viewer opens), and the photo view lists the members.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+
+from clipdesk.library.pathnames import from_db_path, to_db_path
+from clipdesk.runtime.raw import is_raw
+
+
+def _split(path: bytes) -> tuple[bytes, bytes]:
+    folder, name = os.path.split(path)
+    return folder, os.path.splitext(name)[0]
+
+
+def _is_stack(paths: Sequence[bytes]) -> bool:
+    return len(paths) > 1 and any(is_raw(path) for path in paths) and not all(is_raw(path) for path in paths)
+
+
+def _rank(path: bytes) -> tuple[bool, bytes]:
+    return is_raw(path), path  # the rendered file first: it represents the stack
+
+
+def stack_paths(conn, path) -> list[str]:
+    """The library paths of the stack `path` belongs to, its representative first; [] when it is in none."""
+    target = to_db_path(path)
+    folder, stem = _split(target)
+    prefix = os.path.join(folder, stem) + b"."
+    rows = conn.execute("SELECT path FROM photos WHERE path >= ? AND path < ?",
+                        (prefix, prefix[:-1] + b"/")).fetchall()
+    members = sorted((row[0] for row in rows if _split(row[0]) == (folder, stem)), key=_rank)
+    return [from_db_path(member) for member in members] if _is_stack(members) else []
+
+
+def stack_ids(conn, photo_ids: Iterable[int]) -> list[int]:
+    """`photo_ids` with the other members of their stacks added (each id once, the given ones first)."""
+    ids = list(dict.fromkeys(int(photo_id) for photo_id in photo_ids))
+    extra = []
+    for photo_id in ids:
+        row = conn.execute("SELECT path FROM photos WHERE id = ?", (photo_id,)).fetchone()
+        for member in stack_paths(conn, row[0]) if row else []:
+            found = conn.execute("SELECT id FROM photos WHERE path = ?", (to_db_path(member),)).fetchone()
+            extra.append(found[0])
+    return list(dict.fromkeys(ids + extra))
+
+
+def collapse(conn, paths: Sequence[str]) -> list[tuple[int, str, list[str]]]:
+    """Ranked result paths with each stack once: (rank of its best member, representative path, all
+    member paths) for stacks, (rank, path, []) for single files."""
+    seen: set[tuple[bytes, bytes]] = set()
+    kept = []
+    for rank, path in enumerate(paths):
+        key = _split(to_db_path(path))
+        if key in seen:
+            continue
+        members = stack_paths(conn, path)
+        if members:
+            seen.add(key)
+            kept.append((rank, members[0], members))
+        else:
+            kept.append((rank, path, []))
+    return kept
