@@ -11,6 +11,7 @@ Results come back as signals on the UI thread. Every method here returns at once
 
 from __future__ import annotations
 
+import gc
 import os
 import threading
 from collections.abc import Sequence
@@ -258,6 +259,7 @@ class LibraryService(QObject):
         state, package = outcome
         self._package = package
         self.model_state = state
+        settle_heap()
         self.modelChanged.emit(state)
 
     # --- searching and listing ---
@@ -588,6 +590,15 @@ class LibraryService(QObject):
 def undo_keys() -> str:
     """The platform's undo shortcut as its menus write it: Ctrl+Z, or ⌘Z on macOS."""
     return QKeySequence(QKeySequence.StandardKey.Undo).toString(QKeySequence.SequenceFormat.NativeText)
+
+
+def settle_heap() -> None:
+    """Collect once, then exempt what is alive now (Qt, the modules, the model) from the cyclic garbage
+    collector's later passes. A full collection holds the GIL while it walks every tracked object: with a few
+    hundred thousand of them (measured: 142 ms for 262,000) one started by an indexing thread stalled the
+    window for that long. Afterwards a collection walks only what was made since."""
+    gc.collect()
+    gc.freeze()
 
 
 def warm_up() -> None:
