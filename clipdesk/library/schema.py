@@ -168,8 +168,15 @@ def _v4_label_set_run_model(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE label_sets ADD COLUMN run_model TEXT")
 
 
+def _v5_tag_from_files(conn: sqlite3.Connection) -> None:
+    # Tags first made from keywords read from the photos' files (XMP, IPTC): the sidebar lists them apart
+    # from the tags the user made. Tags made before this version cannot be told apart and stay 0.
+    conn.execute("ALTER TABLE tags ADD COLUMN from_files INTEGER NOT NULL DEFAULT 0")
+
+
 Migration = Callable[[sqlite3.Connection], None]
-MIGRATIONS: list[Migration] = [_v1_initial, _v2_tag_rejections, _v3_history, _v4_label_set_run_model]
+MIGRATIONS: list[Migration] = [_v1_initial, _v2_tag_rejections, _v3_history, _v4_label_set_run_model,
+                                _v5_tag_from_files]
 
 
 def schema_version(conn: sqlite3.Connection) -> int:

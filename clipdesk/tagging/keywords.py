@@ -3,7 +3,8 @@
     keywords = read_keywords(path, data)          # any thread; `data` = the file's bytes if already read
     store_keywords(library.conn, photo_id, keywords)  # inside the caller's write transaction
 
-Keywords count as the user's own tags (someone typed them). They are only ever added: a tag the user
+Keywords count as the user's own tags (someone typed them); a tag first made from one is marked
+`tags.from_files`, so the app can list keywords apart from the tags made in clipdesk. They are only ever added: a tag the user
 removed in clipdesk is remembered as rejected and not brought back from a sidecar that still has it.
 Keywords that cannot be tags (containing `|`, control characters) are skipped.
 """
@@ -107,7 +108,7 @@ def store_keywords(conn: sqlite3.Connection, photo_id: int, keywords: Sequence[s
     tag becomes the user's); rejected ones are skipped. Returns rows added or confirmed."""
     changed = 0
     for keyword in keywords:
-        tag = tag_id(conn, keyword, create=True)
+        tag = tag_id(conn, keyword, create=True, from_files=True)
         if is_rejected(conn, photo_id, tag):
             continue
         changed += conn.execute(

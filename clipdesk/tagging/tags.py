@@ -42,6 +42,7 @@ class TagCount:
     name: str
     photos: int  # photos with the tag confirmed (user)
     suggested: int  # photos where it is only suggested
+    from_files: bool = False  # first made from a keyword read from a photo's file (keywords.py)
 
     def to_dict(self) -> dict:
         return {"name": self.name, "photos": self.photos, "suggested": self.suggested}
@@ -63,15 +64,16 @@ class Suggestion:
 
 # --- names and ids ---
 
-def tag_id(conn: sqlite3.Connection, name: str, *, create: bool = False) -> int | None:
-    """The id of the tag called `name` (any case); created when asked (inside the caller's transaction)."""
+def tag_id(conn: sqlite3.Connection, name: str, *, create: bool = False, from_files: bool = False) -> int | None:
+    """The id of the tag called `name` (any case); created when asked (inside the caller's transaction),
+    marked as made from a file's keyword when `from_files`. An existing tag keeps its mark."""
     name = clean_name(name)
     row = conn.execute("SELECT id FROM tags WHERE name = ? COLLATE NOCASE ORDER BY id LIMIT 1", (name,)).fetchone()
     if row:
         return row[0]
     if not create:
         return None
-    return conn.execute("INSERT INTO tags (name) VALUES (?)", (name,)).lastrowid
+    return conn.execute("INSERT INTO tags (name, from_files) VALUES (?, ?)", (name, int(from_files))).lastrowid
 
 
 def _chunks(ids: Sequence[int]) -> Iterable[list[int]]:
@@ -318,9 +320,9 @@ def delete_tag(library, name: str) -> int:
 def tag_counts(library) -> list[TagCount]:
     """Every tag in use, by name: photos where it is confirmed, photos where it is only suggested."""
     rows = library.conn.execute(
-        "SELECT t.name, sum(pt.source = 'user'), sum(pt.source = 'suggested') FROM tags AS t "
+        "SELECT t.name, sum(pt.source = 'user'), sum(pt.source = 'suggested'), t.from_files FROM tags AS t "
         "JOIN photo_tags AS pt ON pt.tag_id = t.id GROUP BY t.id ORDER BY t.name COLLATE NOCASE, t.name")
-    return [TagCount(name, user, suggested) for name, user, suggested in rows]
+    return [TagCount(name, user, suggested, bool(from_files)) for name, user, suggested, from_files in rows]
 
 
 def tags_of_photos(library, photo_ids: Sequence[int]) -> dict[int, list[PhotoTag]]:

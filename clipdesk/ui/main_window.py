@@ -1,5 +1,10 @@
 """The main window: search bar on top; sidebar, photo grid and tagging panel side by side; status bar.
 
+On a narrow window (a laptop at 800 x 600) the panels give way rather than force the width: the sidebar
+is hidden when it would leave the grid less than GRID_MIN_WIDTH beside an open tagging panel, and comes
+back when there is room again (its button in the top bar shows or hides it; showing it where there is no
+room closes the tagging panel).
+
 It wires the widgets to the LibraryService and owns the flows that involve several of them: a
 sidebar click becomes a query, a query's results fill the grid, indexing progress refreshes the
 counts and the results while it runs, and closing waits for the indexer to commit what it has.
@@ -15,6 +20,7 @@ from PySide6.QtWidgets import (QFileDialog, QFrame, QHBoxLayout, QInputDialog, Q
                                QSlider, QSplitter, QStackedWidget, QToolButton, QVBoxLayout, QWidget)
 
 from clipdesk.ui import desktop
+from clipdesk.ui.elided_label import ElidedLabel
 from clipdesk.ui.icons import app_icon, icon
 from clipdesk.ui.library_service import (RANKED_RESULTS, LibraryService, ModelState, ResultSet, SidebarData,
                                          folder_query, like_query, tag_query)
@@ -30,6 +36,9 @@ from clipdesk.library.sample_library import is_sample_folder
 from clipdesk.ui.welcome import WelcomePage
 
 LIVE_REFRESH_MS = 2000  # while indexing, counts and results catch up this often
+# The grid's share that the sidebar never takes beside an open tagging panel: three columns of the smallest
+# thumbnails and a scroll bar (at 800 px the sidebar gives way; at 1024 the three fit).
+GRID_MIN_WIDTH = 3 * MIN_CELL + 24
 
 
 def preferences_key() -> QKeySequence:
@@ -59,6 +68,19 @@ class Banner(QFrame):
         self.icon.setPixmap(icon("warning", color=self.palette().color(QPalette.ColorRole.WindowText)).pixmap(18, 18))
 
 
+class PageStack(QStackedWidget):
+    """The library page or the welcome page. Only the page shown sets the minimum size: the welcome page's
+    height must not make the window taller than a laptop's screen while the grid is shown."""
+
+    def minimumSizeHint(self):
+        page = self.currentWidget()
+        return page.minimumSizeHint() if page is not None else super().minimumSizeHint()
+
+    def sizeHint(self):
+        page = self.currentWidget()
+        return page.sizeHint() if page is not None else super().sizeHint()
+
+
 class MainWindow(QMainWindow):
 
     def __init__(self, service: LibraryService | None = None, parent=None):
@@ -74,6 +96,8 @@ class MainWindow(QMainWindow):
         self.results = ResultSet.empty()
         self.sidebar_data: SidebarData | None = None
         self._closing = False
+        self._index_seen = False  # an index has started since the window opened
+        self._sidebar_wanted = True  # the user's choice; a narrow window may still hide it (_fit_panels)
         self._first_results = True
         self._model_loaded_once = False
         self._model_name: str | None = None
@@ -104,6 +128,11 @@ class MainWindow(QMainWindow):
         self.settings_button.setToolTip(
             f"Settings ({preferences_key().toString(QKeySequence.SequenceFormat.NativeText)})")
         self.settings_button.setAutoRaise(True)
+        self.sidebar_button = QToolButton(self)
+        self.sidebar_button.setCheckable(True)
+        self.sidebar_button.setChecked(True)
+        self.sidebar_button.setAutoRaise(True)
+        self.sidebar_button.setToolTip("Show or hide the sidebar (Ctrl+B)")
         top = QFrame(self)
         top.setObjectName("topBar")
         top_layout = QHBoxLayout(top)
@@ -111,6 +140,7 @@ class MainWindow(QMainWindow):
         top_layout.setSpacing(10)
         logo = QLabel(top)
         logo.setPixmap(app_icon().pixmap(30, 30))
+        top_layout.addWidget(self.sidebar_button, 0, Qt.AlignmentFlag.AlignTop)
         top_layout.addWidget(logo, 0, Qt.AlignmentFlag.AlignTop)
         top_layout.addWidget(self.search_bar, 1)
         top_layout.addWidget(self.tag_button, 0, Qt.AlignmentFlag.AlignTop)
@@ -122,14 +152,15 @@ class MainWindow(QMainWindow):
         self.banner = Banner(self)
         self.banner.hide()
         self.sample_notice = SampleNotice(self)
-        self.view_title = QLabel("All photos", self)
+        self.view_title = ElidedLabel("All photos", self)
         self.view_title.setObjectName("viewTitle")
         self.view_subtitle = QLabel(self)
         self.view_subtitle.setObjectName("viewSubtitle")
         self.zoom = QSlider(Qt.Orientation.Horizontal, self)
         self.zoom.setRange(MIN_CELL, MAX_CELL)
         self.zoom.setValue(DEFAULT_CELL)
-        self.zoom.setFixedWidth(120)
+        self.zoom.setMinimumWidth(60)
+        self.zoom.setMaximumWidth(120)
         self.zoom.setToolTip("Thumbnail size (Ctrl+wheel)")
         header_widget = QWidget(self)
         header = QHBoxLayout(header_widget)
@@ -154,7 +185,8 @@ class MainWindow(QMainWindow):
         page.addWidget(self.grid, 1)
 
         self.welcome = WelcomePage(self)
-        self.pages = QStackedWidget(self)
+        self.pages = PageStack(self)
+        self.pages.currentChanged.connect(lambda _: self.pages.updateGeometry())
         self.pages.addWidget(library_page)
         self.pages.addWidget(self.welcome)
         self.library_page = library_page
@@ -170,6 +202,8 @@ class MainWindow(QMainWindow):
             self.tag_button.hide()
         self.splitter.setStretchFactor(1, 1)
         self.splitter.setCollapsible(1, False)
+        self.splitter.setCollapsible(0, False)  # hidden by _fit_panels, never squeezed to a sliver
+
         self.splitter.setSizes([250, 900, 340])
         self.splitter.setHandleWidth(1)
 
@@ -272,6 +306,7 @@ class MainWindow(QMainWindow):
         self.status.modelClicked.connect(self.open_settings)
         self.settings_button.clicked.connect(self.open_settings)
         self.tag_button.toggled.connect(self._toggle_tag_panel)
+        self.sidebar_button.toggled.connect(self._toggle_sidebar)
         if self.tag_panel is not None:
             self.tag_panel.selection_ids = self.grid.selected_ids
             self.tag_panel.photoActivated.connect(self._show_photo)
@@ -288,6 +323,7 @@ class MainWindow(QMainWindow):
             (QKeySequence("Ctrl+O"), self.choose_folder),
             (QKeySequence.StandardKey.Refresh, self.reindex),
             (QKeySequence("Ctrl+T"), lambda: self.tag_button.toggle()),
+            (QKeySequence("Ctrl+B"), lambda: self.sidebar_button.toggle()),
         ]
         for sequence, slot in shortcuts:
             shortcut = QShortcut(sequence, self)
@@ -296,6 +332,7 @@ class MainWindow(QMainWindow):
     def _refresh_icons(self) -> None:
         self.settings_button.setIcon(icon("settings"))
         self.tag_button.setIcon(icon("sparkle"))
+        self.sidebar_button.setIcon(icon("sidebar"))
         self.search_bar.field.search_action.setIcon(icon("search", QPalette.ColorRole.PlaceholderText))
         self.sidebar.add_button.setIcon(icon("folder-add"))
         self.banner.refresh_icons()
@@ -515,14 +552,19 @@ class MainWindow(QMainWindow):
         self._update_banner()
         self.sidebar.view.populate(data)
         self.grid.tag_names = data.tag_names
+        confirmed = [tag for tag in data.tags if tag.photos and not tag.from_files]
+        self.search_bar.set_tag_example(max(confirmed, key=lambda t: t.photos).name if confirmed else None)
         self.photo_view.set_tag_names(data.tag_names)
         if self.tag_panel is not None:
             self.tag_panel.set_label_sets(data.label_sets)
         self._sync_sidebar_selection()
         welcome = not data.folders and not self.service.indexing
         self.pages.setCurrentWidget(self.welcome if welcome else self.library_page)
-        if first and data.folders and self.service.has_model and data.total == 0:
-            self.service.index(None)  # folders added while no model was installed: index them now
+        if first and data.folders and self.service.has_model and data.total == 0 and not self._index_seen \
+                and not self.service.indexing:
+            # Folders added while no model was installed: index them now. Not when this window has started
+            # an index already (folders added before this first count arrived): that would index twice.
+            self.service.index(None)
 
     def _sidebar_filter(self, kind: str, value: str) -> None:
         if kind == ALL:
@@ -573,6 +615,7 @@ class MainWindow(QMainWindow):
         self.service.remove_folder(path)
 
     def _index_started(self, folders: list[str]) -> None:
+        self._index_seen = True
         self.pages.setCurrentWidget(self.library_page)
         self.status.show_indexing(True)
         self.status.index_progress("scanning", 0, -1, 0.0)
@@ -649,7 +692,38 @@ class MainWindow(QMainWindow):
 
     def _toggle_tag_panel(self, shown: bool) -> None:
         if self.tag_panel is not None:
+            self._fit_panels()  # before the panel shows: a sidebar left beside it would widen the window
             self.tag_panel.setVisible(shown)
+
+    # --- panels on a narrow window ---
+
+    def _panels_fit(self, sidebar: bool, tag_panel: bool) -> bool:
+        needed = max(GRID_MIN_WIDTH, self.pages.minimumSizeHint().width()) + self.splitter.handleWidth() * 2
+        if sidebar:
+            needed += self.sidebar.minimumSizeHint().width()
+        if tag_panel and self.tag_panel is not None:
+            needed += max(self.tag_panel.minimumWidth(), self.tag_panel.minimumSizeHint().width())
+        return self.splitter.width() >= needed
+
+    def _fit_panels(self) -> None:
+        """Show the sidebar when the user wants it and it leaves the grid room beside the open panels."""
+        tag_panel = self.tag_panel is not None and self.tag_button.isChecked()
+        shown = self._sidebar_wanted and self._panels_fit(True, tag_panel)
+        if shown != self.sidebar.isVisible() or shown != self.sidebar_button.isChecked():
+            self.sidebar.setVisible(shown)
+            self.sidebar_button.blockSignals(True)
+            self.sidebar_button.setChecked(shown)
+            self.sidebar_button.blockSignals(False)
+
+    def _toggle_sidebar(self, shown: bool) -> None:
+        self._sidebar_wanted = shown
+        if shown and self.tag_button.isChecked() and not self._panels_fit(True, True):
+            self.tag_button.setChecked(False)  # no room for both: the panel asked for last gives way
+        self._fit_panels()
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._fit_panels()
 
     # --- settings ---
 

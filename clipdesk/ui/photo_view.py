@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (QCompleter, QDialog, QFormLayout, QHBoxLayout, QL
 from clipdesk.library.exif import camera_name
 from clipdesk.library.pathnames import display_path
 from clipdesk.tagging.tags import USER
+from clipdesk.ui.elided_label import ElidedLabel
 from clipdesk.ui.icons import icon
 from clipdesk.ui.library_service import LibraryService, PhotoDetails
 from clipdesk.ui.photo_grid import THUMBNAIL_ROLE, PhotoGridModel
@@ -132,9 +133,10 @@ class PhotoView(QDialog):
         self.canvas.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # the photo holds the focus, not a button
         self.previous_button = self._step_button("previous", "Previous photo (←)", -1)
         self.next_button = self._step_button("next", "Next photo (→)", 1)
-        self.title = QLabel(self)
+        # A file name has no spaces to wrap at: elided in the middle (the full name in its tooltip), so both
+        # its start and its extension stay visible.
+        self.title = ElidedLabel(parent=self)
         self.title.setObjectName("panelTitle")
-        self.title.setWordWrap(True)
         self.folder = QLabel(self)
         self.folder.setObjectName("muted")
         self.folder.setWordWrap(True)

@@ -1,35 +1,31 @@
-"""The search field: results as you type (debounced), a hint of the query language, and image drops.
+"""The search field: results as you type (debounced), clickable example queries, and image drops.
 
 Typing restarts a short timer; the query runs when the typing pauses, so a fast typist causes one
 search, not one per key. Enter runs it at once. Dropping a photo file on the field turns it into an
 image query (`like:"PATH"`), which the field shows so it can be edited or mixed with words.
+
+Under the field, example queries run when clicked; those that do not fit the width are left out
+(never cut), and the ? at the end (or F1 in the field) opens the query help (query_help.py).
 """
 
 from __future__ import annotations
 
 import os
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QSizePolicy, QToolButton, QVBoxLayout, QWidget
 
 from clipdesk.search.query import IMAGE_EXTENSIONS
 from clipdesk.ui.icons import icon
 from clipdesk.ui.library_service import like_query
+from clipdesk.ui.query_help import QueryHelp
 
 DEBOUNCE_MS = 250
 
-HINT = ('Try <b>dog on a beach</b> &nbsp;·&nbsp; <b>"2:red car" - people</b> &nbsp;·&nbsp; <b>tag:family</b>'
-        ' &nbsp;·&nbsp; <b>after:2020</b> &nbsp;·&nbsp; or drop a photo here to find similar ones')
-
-SYNTAX_HELP = """<b>Query language</b><br>
-<code>kids on a beach</code> — words form one text term<br>
-<code>"2:red car" + beach - people</code> — weights, adding and subtracting terms<br>
-<code>like:"~/Pictures/dog.jpg" + snow</code> — a photo as a term (or drop one on the field)<br>
-<code>tag:family &nbsp; -tag:work</code> — with / without a tag<br>
-<code>folder:~/Pictures &nbsp; -folder:…</code> — in / not in a folder<br>
-<code>after:2020 &nbsp; before:2021-03 &nbsp; date:2023-06 &nbsp; date:2019..2021</code> — when taken<br>
-An empty query lists every photo."""
+# Example queries under the field, in the order they are dropped from the end when the window is narrow.
+# A tag example is added with one of the library's own tags (an unknown tag would be an error).
+HINTS = ["dog on a beach", '"2:red car" - people', "after:2020"]
 
 
 def dropped_image(mime) -> str | None:
@@ -54,7 +50,7 @@ class SearchField(QLineEdit):
         self.setClearButtonEnabled(True)
         self.search_action = QAction(icon("search"), "Search", self)
         self.addAction(self.search_action, QLineEdit.ActionPosition.LeadingPosition)
-        self.setToolTip(SYNTAX_HELP)
+        self.setToolTip("How to write a query: F1, or the ? under the field")
         self.setAcceptDrops(True)
 
     def dragEnterEvent(self, event) -> None:
@@ -78,6 +74,74 @@ class SearchField(QLineEdit):
             super().dropEvent(event)
 
 
+class HintRow(QWidget):
+    """"Try" and example queries as link-like buttons, then the query-help button. Examples that do not
+    fit are hidden from the end, so the row never forces the window wider than "Try ?"."""
+    hintClicked = Signal(str)
+    helpClicked = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        self.lead = QLabel("Try", self)
+        self.lead.setObjectName("searchHint")
+        self.help_button = QToolButton(self)
+        self.help_button.setObjectName("hint")
+        self.help_button.setText("?  How to search")
+        self.help_button.setToolTip("The query language, with examples to click (F1 in the search field)")
+        self.help_button.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.help_button.clicked.connect(self.helpClicked.emit)
+        self.buttons: list[QToolButton] = []
+        self._layout = QHBoxLayout(self)
+        self._layout.setContentsMargins(0, 0, 0, 0)
+        self._layout.setSpacing(2)
+        self.set_hints(HINTS)
+
+    def set_hints(self, hints: list[str]) -> None:
+        if [b.text() for b in self.buttons] == hints:
+            return
+        while self._layout.count():
+            item = self._layout.takeAt(0)
+            if item.widget() not in (None, self.lead, self.help_button):
+                item.widget().deleteLater()
+        self.buttons = []
+        self._layout.addWidget(self.lead)
+        for hint in hints:
+            button = QToolButton(self)
+            button.setObjectName("hint")
+            button.setText(hint)
+            button.setToolTip(f"Search for {hint}")
+            button.setCursor(Qt.CursorShape.PointingHandCursor)
+            button.clicked.connect(lambda _=False, query=hint: self.hintClicked.emit(query))
+            self.buttons.append(button)
+            self._layout.addWidget(button)
+        self._layout.addStretch(1)
+        self._layout.addWidget(self.help_button)
+        self._fit()
+
+    def minimumSizeHint(self) -> QSize:
+        spacing = self._layout.spacing()
+        return QSize(self.lead.sizeHint().width() + spacing + self.help_button.sizeHint().width(),
+                     max(self.lead.sizeHint().height(), self.help_button.sizeHint().height()))
+
+    def sizeHint(self) -> QSize:
+        spacing = self._layout.spacing()
+        width = self.minimumSizeHint().width() + sum(b.sizeHint().width() + spacing for b in self.buttons)
+        return QSize(width, self.minimumSizeHint().height())
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._fit()
+
+    def _fit(self) -> None:
+        spacing = self._layout.spacing()
+        room = self.width() - self.minimumSizeHint().width() - spacing
+        for button in self.buttons:
+            room -= button.sizeHint().width() + spacing
+            button.setVisible(room >= 0)
+        self.lead.setVisible(any(b.isVisibleTo(self) for b in self.buttons))
+
+
 class SearchBar(QWidget):
     queryChanged = Signal(str)  # the query to run now ("" lists every photo)
     leaveDown = Signal()  # Down arrow: go to the results
@@ -85,16 +149,18 @@ class SearchBar(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.field = SearchField(self)
-        self.hint = QLabel(HINT, self)
-        self.hint.setObjectName("searchHint")
-        self.hint.setTextFormat(Qt.TextFormat.RichText)
+        self.hint = HintRow(self)
+        self.hint.hintClicked.connect(self.set_query)
+        self.hint.helpClicked.connect(self.show_help)
+        self.query_help = QueryHelp(self)
+        self.query_help.exampleChosen.connect(self.set_query)
         self.error = QLabel(self)
         self.error.setObjectName("searchError")
         self.error.setWordWrap(False)
         self.error.hide()
         hints = QHBoxLayout()
         hints.setContentsMargins(4, 0, 0, 0)
-        hints.addWidget(self.hint)
+        hints.addWidget(self.hint, 1)
         hints.addWidget(self.error, 1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -124,6 +190,14 @@ class SearchBar(QWidget):
         self.field.setFocus(Qt.FocusReason.ShortcutFocusReason)
         self.field.selectAll()
 
+    def set_tag_example(self, tag: str | None) -> None:
+        """Offer `tag:NAME` among the examples, with one of the library's tags (none: no tag example)."""
+        example = [f'tag:"{tag}"' if " " in tag else f"tag:{tag}"] if tag and '"' not in tag else []
+        self.hint.set_hints(HINTS[:2] + example + HINTS[2:])
+
+    def show_help(self) -> None:
+        self.query_help.show_below(self.field)
+
     def _typed(self, _text: str) -> None:
         self._timer.start()
 
@@ -141,6 +215,9 @@ class SearchBar(QWidget):
         self.error.setToolTip(message or "")
 
     def keyPressEvent(self, event) -> None:
+        if event.key() == Qt.Key.Key_F1:
+            self.show_help()
+            return
         if event.key() == Qt.Key.Key_Down:
             self.leaveDown.emit()
             return

@@ -1,7 +1,9 @@
-"""The sidebar: the library's folders, tags and label sets with their counts.
+"""The sidebar: the library's folders, tags, keywords and label sets with their counts.
 
 Clicking an entry filters the grid (it becomes a query in the search bar, so the filter is visible
-and editable). Folders dropped from a file manager are added and indexed; photos dropped on a tag
+and editable); clicking a section's title collapses or expands the section. Keywords (tags first read
+from the photos' files) are a section apart from the tags made in clipdesk. A name is elided in the
+middle when the sidebar is narrow, never below MIN_NAME_CHARS characters: the count gives way first. Folders dropped from a file manager are added and indexed; photos dropped on a tag
 (from the grid, or image files from a file manager) get that tag, and on "New tag…" a new one.
 """
 
@@ -9,8 +11,8 @@ from __future__ import annotations
 
 import os
 
-from PySide6.QtCore import QModelIndex, QRect, QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QPainter, QPalette, QPen, QStandardItem, QStandardItemModel
+from PySide6.QtCore import QModelIndex, QPointF, QRect, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPalette, QPen, QPolygonF, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QMenu, QPushButton, QStyle, QStyledItemDelegate,
                                QTreeView, QVBoxLayout, QWidget)
 
@@ -24,11 +26,60 @@ KIND_ROLE = Qt.ItemDataRole.UserRole + 1
 VALUE_ROLE = Qt.ItemDataRole.UserRole + 2
 COUNT_ROLE = Qt.ItemDataRole.UserRole + 3
 ICON_ROLE = Qt.ItemDataRole.UserRole + 4
+SHORT_COUNT_ROLE = Qt.ItemDataRole.UserRole + 5  # the count when the full one leaves the name too little room
 
 # Kinds of sidebar entries.
 ALL, FOLDER, TAG, NEW_TAG, LABEL_SET, PROBLEMS = "all", "folder", "tag", "new-tag", "label-set", "problems"
 HEADER = "header"
 ROW_HEIGHT = 30
+MIN_NAME_CHARS = 10  # a name is never elided to fewer characters than this (plus the ellipsis)
+# Entry geometry, shared by paint() and the sidebar's minimum width.
+ENTRY_MARGIN, ICON_ADVANCE, COUNT_GAP = 16, 26, 16
+
+
+def sidebar_min_width(metrics: QFontMetrics) -> int:
+    """Room for an icon, MIN_NAME_CHARS average characters and a four-digit count, with margins."""
+    return (2 * ENTRY_MARGIN + ICON_ADVANCE + metrics.averageCharWidth() * MIN_NAME_CHARS + COUNT_GAP
+            + metrics.horizontalAdvance("9,999"))
+
+
+def count_text(count: int | str | None) -> str:
+    return f"{count:,}" if isinstance(count, int) else (count or "")
+
+
+def elided_middle(name: str, keep: int) -> str:
+    """`name` with all but `keep` characters replaced by one ellipsis in the middle."""
+    if keep >= len(name):
+        return name
+    head, tail = (keep + 1) // 2, keep // 2
+    return name[:head] + "…" + (name[-tail:] if tail else "")
+
+
+def elide_middle(metrics: QFontMetrics, name: str, width: int) -> str:
+    """The longest middle elision of `name` that fits `width` (Qt's own elidedText may keep fewer
+    characters than fit, and where it keeps them varies)."""
+    low, high = 0, len(name)  # invariant: keeping `low` characters fits (0: a lone ellipsis)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if metrics.horizontalAdvance(elided_middle(name, middle)) <= width:
+            low = middle
+        else:
+            high = middle - 1
+    return elided_middle(name, low)
+
+
+def fitted_entry(metrics: QFontMetrics, name: str, counts: list[str], width: int) -> tuple[str, str]:
+    """The name and count to show in `width` pixels: the first count (the full one, then shorter ones,
+    then none) that leaves the name room for MIN_NAME_CHARS characters, and the name elided to what
+    is left."""
+    needed = metrics.horizontalAdvance(elided_middle(name, MIN_NAME_CHARS))
+    count = ""
+    for candidate in counts:
+        if width - metrics.horizontalAdvance(candidate) - COUNT_GAP >= needed:
+            count = candidate
+            break
+    room = width - (metrics.horizontalAdvance(count) + COUNT_GAP if count else 0)
+    return elide_middle(metrics, name, room), count
 
 
 def dropped_folders(mime) -> list[str]:
@@ -71,9 +122,17 @@ class SidebarDelegate(QStyledItemDelegate):
             font.setBold(True)
             font.setLetterSpacing(QFont.SpacingType.PercentageSpacing, 108)
             painter.setFont(font)
-            painter.setPen(palette.color(QPalette.ColorRole.PlaceholderText))
+            color = palette.color(QPalette.ColorRole.PlaceholderText)
+            painter.setPen(color)
             painter.drawText(rect.adjusted(8, 0, 0, -4), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignBottom,
                              index.data(Qt.ItemDataRole.DisplayRole).upper())
+            # A chevron at the right: pointing down while the section is open, right while collapsed.
+            cx, cy = rect.right() - 10, rect.bottom() - 4 - painter.fontMetrics().height() / 2
+            points = ([(-3.5, -1.5), (3.5, -1.5), (0, 2.5)] if self.view.isExpanded(index)
+                      else [(-1.5, -3.5), (-1.5, 3.5), (2.5, 0)])
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(color)
+            painter.drawPolygon(QPolygonF([QPointF(cx + dx, cy + dy) for dx, dy in points]))
             painter.restore()
             return
         selected = bool(option.state & QStyle.StateFlag.State_Selected)
@@ -105,20 +164,19 @@ class SidebarDelegate(QStyledItemDelegate):
             pixmap = tinted_pixmap(icon_name, 16, accent if not selected and kind in (ALL,) else
                                    (text_color if selected else muted), painter.device().devicePixelRatio())
             painter.drawPixmap(x, rect.center().y() - 7, pixmap)
-            x += 26
-        count = index.data(COUNT_ROLE)
-        count_text = f"{count:,}" if isinstance(count, int) else (count or "")
+            x += ICON_ADVANCE
+        counts = [count_text(index.data(role)) for role in (COUNT_ROLE, SHORT_COUNT_ROLE)]
         metrics = painter.fontMetrics()
-        count_width = metrics.horizontalAdvance(count_text)
-        text_rect = QRect(x, rect.top(), rect.right() - x - count_width - 16, rect.height())
+        name, shown_count = fitted_entry(metrics, index.data(Qt.ItemDataRole.DisplayRole),
+                                         [c for c in counts if c], rect.right() - x - 10)
+        count_width = metrics.horizontalAdvance(shown_count)
+        text_rect = QRect(x, rect.top(), rect.right() - x - 10, rect.height())
         painter.setPen(muted if kind == NEW_TAG else text_color)
-        name = metrics.elidedText(index.data(Qt.ItemDataRole.DisplayRole), Qt.TextElideMode.ElideMiddle,
-                                  text_rect.width())
         painter.drawText(text_rect, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, name)
-        if count_text:
+        if shown_count:
             painter.setPen(muted)
             painter.drawText(QRect(rect.right() - count_width - 10, rect.top(), count_width, rect.height()),
-                             Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight, count_text)
+                             Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight, shown_count)
         painter.restore()
 
 
@@ -153,12 +211,16 @@ class SidebarView(QTreeView):
         self.drop_row = QModelIndex()
         self.data: SidebarData | None = None
         self._selected: tuple[str, str] | None = (ALL, "")
+        self.collapsed: set[str] = set()  # titles of the sections the user collapsed
         self.clicked.connect(self._clicked)
         self.populate(SidebarData(0, []))
 
     # --- contents ---
 
     def populate(self, data: SidebarData) -> None:
+        """Fill the tree from `data`, keeping which sections are collapsed and where it is scrolled to
+        (a new tag must not send the user back to the top)."""
+        scroll = self.verticalScrollBar().value()
         self.data = data
         self.items.clear()
         root = self.items.invisibleRootItem()
@@ -177,23 +239,39 @@ class SidebarView(QTreeView):
         tags = self._header("Tags")
         root.appendRow(tags)
         for tag in data.tags:
-            count = " ".join(part for part in (f"{tag.photos:,}" if tag.photos or not tag.suggested else "",
-                                               f"+{tag.suggested:,}" if tag.suggested else "") if part)
-            entry = self._entry(tag.name, TAG, tag.name, count, "tag")
-            entry.setToolTip(f"{tag.photos:,} photos tagged" + (f", suggested for {tag.suggested:,} more (not yet "
-                                                                 "accepted)" if tag.suggested else ""))
-            tags.appendRow(entry)
-        new_tag = self._entry("New tag… (drop photos here)", NEW_TAG, "", None, "plus")
+            if not tag.from_files:
+                tags.appendRow(self._tag_entry(tag))
+        new_tag = self._entry("New tag…", NEW_TAG, "", None, "plus")
+        new_tag.setToolTip("Drop photos here to give them a new tag")
         tags.appendRow(new_tag)
+        keywords = [tag for tag in data.tags if tag.from_files]
+        if keywords:
+            section = self._header("Keywords")
+            section.setToolTip("Keywords read from the photos' files (XMP and IPTC), kept as tags")
+            root.appendRow(section)
+            for tag in keywords:
+                section.appendRow(self._tag_entry(tag))
         if data.label_sets:
             label_sets = self._header("Label sets")
             root.appendRow(label_sets)
             for label_set in data.label_sets:
                 entry = self._entry(label_set.name, LABEL_SET, label_set.name, len(label_set.labels), "labels")
-                entry.setToolTip("Labels: " + ", ".join(label_set.labels))
+                entry.setToolTip(f"{label_set.name}\nLabels: " + ", ".join(label_set.labels))
                 label_sets.appendRow(entry)
-        self.expandAll()
+        for row in range(self.items.rowCount()):
+            index = self.items.index(row, 0)
+            self.setExpanded(index, index.data(Qt.ItemDataRole.DisplayRole) not in self.collapsed)
         self._restore_selection()
+        self.verticalScrollBar().setValue(scroll)
+
+    def _tag_entry(self, tag) -> QStandardItem:
+        photos, suggested = f"{tag.photos:,}" if tag.photos or not tag.suggested else "", \
+            f"+{tag.suggested:,}" if tag.suggested else ""
+        entry = self._entry(tag.name, TAG, tag.name, " ".join(part for part in (photos, suggested) if part), "tag")
+        entry.setData(photos or suggested, SHORT_COUNT_ROLE)  # "23" of "23 +15" when the name needs the room
+        entry.setToolTip(f"{tag.name}\n{tag.photos:,} photos tagged" + (
+            f", suggested for {tag.suggested:,} more (not yet accepted)" if tag.suggested else ""))
+        return entry
 
     def _header(self, title: str) -> QStandardItem:
         item = QStandardItem(title)
@@ -241,9 +319,18 @@ class SidebarView(QTreeView):
         else:
             self.clearSelection()
 
+    def toggle_section(self, index: QModelIndex) -> None:
+        title = index.data(Qt.ItemDataRole.DisplayRole)
+        expanded = not self.isExpanded(index)
+        self.setExpanded(index, expanded)
+        (self.collapsed.discard if expanded else self.collapsed.add)(title)
+
     def _clicked(self, index: QModelIndex) -> None:
         kind = index.data(KIND_ROLE)
-        if kind in (HEADER, NEW_TAG, None):
+        if kind == HEADER:
+            self.toggle_section(index)
+            return
+        if kind in (NEW_TAG, None):
             return
         self.filterRequested.emit(kind, index.data(VALUE_ROLE) or "")
 
@@ -336,3 +423,11 @@ class Sidebar(QWidget):
         layout.setSpacing(0)
         layout.addWidget(self.view, 1)
         layout.addLayout(buttons)
+
+    def minimumSizeHint(self) -> QSize:
+        """Never so narrow that names shrink to a few letters: below this the window hides the sidebar
+        instead (main_window.py)."""
+        margins = self.layout().contentsMargins()
+        scrollbar = self.view.style().pixelMetric(QStyle.PixelMetric.PM_ScrollBarExtent)
+        width = sidebar_min_width(self.view.fontMetrics()) + margins.left() + margins.right() + scrollbar
+        return QSize(width, super().minimumSizeHint().height())

@@ -8,6 +8,9 @@ is not suggested again), one by one or all those above a confidence threshold.
 
 A run stores its suggestions (the sidebar counts them as "+N"), to review now or later; a run over
 a selection scores only those photos and replaces only their suggestions.
+
+On a short window (a laptop's 600 px) the list keeps room for MIN_LIST_ROWS suggestions: the help text
+under the title gives way (the ? beside the title shows it again), never cut off.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from clipdesk.ui.thumbnails import ThumbnailLoader
 NEW_SET = "New label set…"
 SHOWN_PER_LABEL = 300  # rows listed under a label; the threshold buttons act on all of them
 THUMB = 40
+MIN_LIST_ROWS = 4  # suggestion rows the list keeps in view before the help text gives way
 PHOTO_ID_ROLE = Qt.ItemDataRole.UserRole + 1
 LABEL_ROLE = Qt.ItemDataRole.UserRole + 2
 CONFIDENCE_ROLE = Qt.ItemDataRole.UserRole + 3
@@ -100,14 +104,24 @@ class TaggingPanel(QWidget):
         close.setToolTip("Close the panel (Ctrl+T)")
         close.clicked.connect(self.closeRequested.emit)
         self.close_button = close
-        header = QHBoxLayout()
-        header.addWidget(self.title_icon)
-        header.addWidget(title, 1)
-        header.addWidget(close)
         intro = QLabel("Write the labels to choose from. For each photo the model suggests the label that fits "
                        "best, or “none of these”. Review the suggestions, then accept or reject them.", self)
         intro.setWordWrap(True)
         intro.setObjectName("muted")
+        self.intro = intro
+        self.help_button = QToolButton(self)
+        self.help_button.setAutoRaise(True)
+        self.help_button.setText("?")
+        self.help_button.setCheckable(True)
+        self.help_button.setChecked(True)
+        self.help_button.setToolTip(intro.text())
+        self.help_button.toggled.connect(self._help_toggled)
+        self._help_wanted = True  # the user's choice; a short panel hides the text anyway (_fit_height)
+        header = QHBoxLayout()
+        header.addWidget(self.title_icon)
+        header.addWidget(title, 1)
+        header.addWidget(self.help_button)
+        header.addWidget(close)
 
         self.set_box = QComboBox(self)
         self.set_box.currentIndexChanged.connect(self._set_chosen)
@@ -139,11 +153,13 @@ class TaggingPanel(QWidget):
         self.status = QLabel(self)
         self.status.setWordWrap(True)
         self.status.setObjectName("muted")
+        self.status.hide()  # until there is something to say (_say)
 
         self.tree = QTreeWidget(self)
         self.tree.setHeaderLabels(["Suggestion", "Confidence"])
         self.tree.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.tree.setIconSize(QSize(THUMB, THUMB))
+        self.tree.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # a file name keeps its end and extension
         self.tree.setItemDelegateForColumn(0, SuggestionDelegate(self))
         self.tree.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.tree.header().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
@@ -154,15 +170,13 @@ class TaggingPanel(QWidget):
         self.threshold = QSlider(Qt.Orientation.Horizontal, self)
         self.threshold.setRange(0, 100)
         self.threshold.setValue(70)
+        self.threshold.setToolTip("Threshold: the button beside accepts every suggestion at or above it")
         self.threshold.valueChanged.connect(self._update_buttons)
-        self.threshold_label = QLabel(self)
-        self.threshold_label.setMinimumWidth(44)
-        threshold_row = QHBoxLayout()
-        threshold_row.addWidget(QLabel("Threshold", self))
-        threshold_row.addWidget(self.threshold, 1)
-        threshold_row.addWidget(self.threshold_label)
         self.accept_above_button = QPushButton(self)
         self.accept_above_button.clicked.connect(self.accept_above)
+        threshold_row = QHBoxLayout()  # one row, so that a short window leaves the list its rows
+        threshold_row.addWidget(self.threshold, 1)
+        threshold_row.addWidget(self.accept_above_button)
         self.accept_button = QPushButton(icon("check"), "Accept", self)
         self.accept_button.setToolTip("The selected suggestions become tags")
         self.accept_button.clicked.connect(lambda: self.review_selected(True))
@@ -175,7 +189,7 @@ class TaggingPanel(QWidget):
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(14, 12, 14, 12)
-        layout.setSpacing(8)
+        layout.setSpacing(6)
         layout.addLayout(header)
         layout.addWidget(intro)
         layout.addWidget(self.set_box)
@@ -187,7 +201,6 @@ class TaggingPanel(QWidget):
         layout.addWidget(self.status)
         layout.addWidget(self.tree, 1)
         layout.addLayout(threshold_row)
-        layout.addWidget(self.accept_above_button)
         layout.addLayout(review)
         self._show_running(False)
         self.set_label_sets([])
@@ -295,6 +308,7 @@ class TaggingPanel(QWidget):
         if total > 0:
             self.progress.setRange(0, total)
             self.progress.setValue(done)
+        self.status.setVisible(True)
         self.status.setText(stage.capitalize() + "…")
 
     def _run_failed(self, message: str) -> None:
@@ -457,9 +471,9 @@ class TaggingPanel(QWidget):
 
     def _update_buttons(self, *_) -> None:
         limit = self.threshold.value()
-        self.threshold_label.setText(f"{limit}%")
         above = sum(len(ids) for ids in self._above_threshold().values())
-        self.accept_above_button.setText(f"Accept {above:,} at or above {limit}%")
+        self.accept_above_button.setText(f"Accept {above:,} ≥ {limit}%")
+        self.accept_above_button.setToolTip(f"Accept the {above:,} suggestions at or above {limit}% (the slider)")
         self.accept_above_button.setEnabled(above > 0 and self._progress is None)
         chosen = bool(self._selected_suggestions())
         self.accept_button.setEnabled(chosen)
@@ -470,6 +484,34 @@ class TaggingPanel(QWidget):
         if photo_id is not None:
             self.photoActivated.emit(int(photo_id))
 
+    # --- fitting a short window ---
+
+    def _help_toggled(self, shown: bool) -> None:
+        self._help_wanted = shown
+        self.intro.setVisible(shown)  # asked for: shown even where the list then has fewer rows
+
+    def _list_room(self) -> int:
+        """Height the list needs for its header and MIN_LIST_ROWS photo rows."""
+        return self.tree.header().sizeHint().height() + MIN_LIST_ROWS * (THUMB + 6) + 2 * self.tree.frameWidth()
+
+    def _fit_height(self) -> None:
+        """Show the help text when the user wants it and the list keeps MIN_LIST_ROWS rows beside it."""
+        spare = self.tree.height() - self._list_room()
+        if self.intro.isVisible():
+            shown = self._help_wanted and spare >= 0
+        else:
+            intro = self.intro.heightForWidth(self.width() - 28) + self.layout().spacing()
+            shown = self._help_wanted and spare >= intro
+        if shown != self.intro.isVisible():
+            self.intro.setVisible(shown)
+        self.help_button.blockSignals(True)
+        self.help_button.setChecked(shown)
+        self.help_button.blockSignals(False)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._fit_height()
+
     # --- small things ---
 
     def _show_running(self, running: bool) -> None:
@@ -479,6 +521,7 @@ class TaggingPanel(QWidget):
         self.progress.setRange(0, 0)
 
     def _say(self, text: str, error: bool = False) -> None:
+        self.status.setVisible(bool(text))  # no empty line (and its spacing) taken from the list
         self.status.setText(f"<span style='color:#d64545'>{text}</span>" if error else text)
 
     def shutdown(self) -> None:

@@ -40,6 +40,11 @@ QLineEdit#searchField {
 }
 QLineEdit#searchField:focus { border: 2px solid palette(highlight); padding: 6px 9px; }
 QLabel#searchHint { color: palette(placeholder-text); }
+QToolButton#hint { border: none; padding: 0 3px; font-weight: 600; color: palette(placeholder-text); background: none; }
+QToolButton#hint:hover { color: palette(link); text-decoration: underline; }
+QToolButton#example { border: none; padding: 1px 2px; font-family: monospace; color: palette(link); background: none; }
+QToolButton#example:hover, QToolButton#example:focus { text-decoration: underline; }
+QFrame#queryHelp { background: palette(base); border: 1px solid palette(mid); border-radius: 8px; }
 QLabel#searchError { color: #d64545; }
 QFrame#topBar { background: palette(window); border-bottom: 1px solid palette(mid); }
 QTreeView#sidebar { background: palette(window); border: none; outline: 0; }

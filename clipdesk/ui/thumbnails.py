@@ -7,14 +7,19 @@ worker takes up to BATCH of the newest requests, reads their content hashes from
 query (`Library.content_hashes`), reads their JPEGs from the thumbnail cache, makes one the cache lost
 (`ThumbnailCache.make`; only then is the photo's path read), and crops each to a square of the
 cell's size; the UI thread only turns the finished QImage into a pixmap.
+
+The side asked for is in device pixels (a HiDPI screen asks for twice the cell). Where the cached
+thumbnail (256 px on its longer side) would have to be enlarged to cover it, as at high zoom or on
+HiDPI, the photo itself is decoded at the size needed, so cells stay sharp.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 from collections import OrderedDict
 
-from PySide6.QtCore import QObject, QRect, Qt, Signal
+from PySide6.QtCore import QObject, QRect, QSize, Qt, Signal
 from PySide6.QtGui import QImage, QImageReader, QPixmap
 
 from clipdesk.errors import ClipdeskError
@@ -67,6 +72,21 @@ def _read_with_clipdesk(path: str, max_side: int | None, qt_error: str) -> QImag
         image.thumbnail((max_side, max_side))
     data = image.tobytes()
     return QImage(data, image.width, image.height, 3 * image.width, QImage.Format.Format_RGB888).copy()
+
+
+def read_covering(path: str, side: int) -> QImage:
+    """A photo decoded at the smallest size that covers a side x side square (JPEG decoders scale while
+    decoding, so this costs far less than a full decode)."""
+    reader = QImageReader(path)
+    reader.setAutoTransform(True)
+    size = reader.size()
+    if size.isValid() and min(size.width(), size.height()) > side:
+        scale = side / min(size.width(), size.height())  # the same whichever way EXIF turns it
+        reader.setScaledSize(QSize(math.ceil(size.width() * scale), math.ceil(size.height() * scale)))
+    image = reader.read()
+    if image.isNull():
+        raise ClipdeskError(f"cannot show {path}: {reader.errorString()}")
+    return image
 
 
 class ThumbnailLoader(QObject):
@@ -149,10 +169,24 @@ class ThumbnailLoader(QObject):
                 raise ClipdeskError("this photo is no longer in the library")
             jpeg = cache.make(path, content_hash)
         image = QImage.fromData(jpeg, "JPEG")
+        if not image.isNull() and min(image.width(), image.height()) < side:
+            image = self._sharper(photo_id, side, image)
         if image.isNull():  # a damaged entry: dropped, so the next request makes it again
             cache.discard(content_hash)
             raise ClipdeskError("damaged thumbnail in the cache; it is made again when shown next")
         return cover_square(image, side)
+
+    def _sharper(self, photo_id: int, side: int, thumbnail: QImage) -> QImage:
+        """The photo at the size that covers `side`, or the cached thumbnail where the photo cannot be read
+        (a disconnected drive): softer, but shown."""
+        path = self.library.photo_paths([photo_id])[0]
+        if path is None:
+            return thumbnail
+        try:
+            image = read_covering(path, side)
+        except ClipdeskError:
+            return thumbnail
+        return image if min(image.width(), image.height()) > min(thumbnail.width(), thumbnail.height()) else thumbnail
 
     def stop(self, timeout_ms: int = 5000) -> None:
         with self._lock:

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QPalette
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QBoxLayout, QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from clipdesk.library.sample_library import sample_library_path
 from clipdesk.ui.get_model_dialog import get_photo_model_text
 from clipdesk.ui.icons import app_icon, icon
 from clipdesk.ui.library_service import ModelState
 
+CARD_WIDTH, CARD_MIN_WIDTH = 600, 300  # the model card: its usual width, and the narrowest it gets
 
 MODEL_NOTE = (
     "<b>About the default model.</b> clipdesk's own model was trained on open emoji and icon collections: "
@@ -65,7 +66,8 @@ class WelcomePage(QWidget):
         self.sample_button.setEnabled(sample is not None)
         self.sample_button.setToolTip("A few photos bundled with clipdesk, to try searching and tagging"
                                       if sample else "The sample library is not included in this build of clipdesk")
-        buttons = QHBoxLayout()
+        buttons = QBoxLayout(QBoxLayout.Direction.LeftToRight)
+        self.buttons = buttons
         buttons.setSpacing(12)
         buttons.addStretch(1)
         buttons.addWidget(self.get_model_button)
@@ -90,10 +92,10 @@ class WelcomePage(QWidget):
         import_row.addStretch(1)
         import_row.addWidget(self.import_button)
         card_layout.addLayout(import_row)
-        card.setFixedWidth(600)
-        # A word-wrapped label is as tall as its text at its own width: give it the card's inner width, or the
-        # layout measures it narrower or wider than it is drawn and the last line is cut off.
-        self.model_note.setFixedWidth(600 - 36)
+        self.card = card
+        # The page fits itself to its width (resizeEvent), so its minimum is the narrowest card's.
+        self.setMinimumWidth(CARD_MIN_WIDTH + 40)
+        self._fit_width(CARD_WIDTH)
 
         column = QVBoxLayout()
         column.setSpacing(14)
@@ -112,6 +114,21 @@ class WelcomePage(QWidget):
         layout.addLayout(column, 4)
         layout.addStretch(1)
         self.set_model(ModelState())
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._fit_width(self.width() - 40)
+
+    def _fit_width(self, width: int) -> None:
+        """On a narrow window the card narrows and the buttons stack, rather than forcing the width."""
+        card = max(CARD_MIN_WIDTH, min(CARD_WIDTH, width))
+        self.card.setFixedWidth(card)
+        # A word-wrapped label is as tall as its text at its own width: give it the card's inner width, or the
+        # layout measures it narrower or wider than it is drawn and the last line is cut off.
+        self.model_note.setFixedWidth(card - 36)
+        row = sum(self.buttons.itemAt(i).sizeHint().width() + 12 for i in range(self.buttons.count()))
+        self.buttons.setDirection(QBoxLayout.Direction.LeftToRight if width >= row
+                                  else QBoxLayout.Direction.TopToBottom)
 
     def set_model(self, state: ModelState) -> None:
         note = MODEL_NOTE if state.name else MODEL_NOTE + "<br><br>" + NO_MODEL_NOTE
