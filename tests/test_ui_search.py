@@ -202,6 +202,8 @@ def test_photo_view_shows_facts_and_steps_through_the_grid(indexed_window, qtbot
     qtbot.waitUntil(lambda: view.isVisible() and view.facts.rowCount() > 0, timeout=30000)
     wait_focus_in(qtbot, view)
     assert view.title.text() == "photo0002.jpg"
+    hint = view.hint  # the keys are told in full, not cut between the step buttons
+    assert hint.contentsRect().width() >= hint.fontMetrics().horizontalAdvance(hint.text()), hint.text()
     assert any(view.facts.itemAt(row, view.facts.ItemRole.FieldRole).widget().text().startswith("96 × 72")
                for row in range(view.facts.rowCount()))
     qtbot.waitUntil(lambda: view.canvas.pixmap is not None and view.canvas.pixmap.width() == 96, timeout=30000)

@@ -194,12 +194,14 @@ class PhotoView(QDialog):
         info.addLayout(row)
         steps = QHBoxLayout()
         steps.addWidget(self.previous_button)
-        hint = QLabel("← → previous / next · Space closes", side)
-        hint.setObjectName("muted")
-        hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        steps.addWidget(hint, 1)
+        steps.addStretch(1)
         steps.addWidget(self.next_button)
         info.addLayout(steps)
+        # A row of its own: between the step buttons it was cut at both ends.
+        self.hint = QLabel("← → previous / next · Space closes", side)
+        self.hint.setObjectName("muted")
+        self.hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        info.addWidget(self.hint)
 
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
