@@ -29,7 +29,7 @@ from clipdesk.runtime.encoders import ClipModel
 from clipdesk.runtime.package import load_package, save_manifest
 from clipdesk.tagging.calibration import MAX_TEMPERATURE, Calibration
 from clipdesk.tagging.calibration_fit import (
-    Episodes, chosen, expected_calibration_error, fit, make_episodes, reliability,
+    Episodes, chosen, expected_calibration_error, fit, make_episodes, outcome_probabilities, reliability,
 )
 from clipdesk.tagging.prompts import background_embedding, ensemble_embeddings, resolve_templates
 
@@ -103,8 +103,6 @@ def measure(name: str, groups: list[Episodes], calibration: Calibration) -> dict
 
 
 def _answered_none(group: Episodes, calibration: Calibration) -> np.ndarray:
-    from clipdesk.tagging.calibration_fit import outcome_probabilities
-
     probabilities = outcome_probabilities(group, calibration)
     return probabilities[:, -1] >= probabilities[:, :-1].max(axis=1)
 

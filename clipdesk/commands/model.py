@@ -76,12 +76,19 @@ def cmd_export(args) -> int:
 
 
 def legacy_loader():
-    """torch.load for PyTorch's pre-1.6 format where torch is installed; everything else reads without it."""
-    try:
-        from clipdesk.model.checkpoints import legacy_load
-    except ImportError:
+    """torch.load for PyTorch's pre-1.6 format where torch is installed; everything else reads without it.
+    torch is imported only if such a file comes: importing it costs seconds that other imports need not pay."""
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None:
         return None
-    return legacy_load
+
+    def load(path):
+        from clipdesk.model.checkpoints import legacy_load
+
+        return legacy_load(path)
+
+    return load
 
 
 def cmd_default(args) -> int:
