@@ -3,46 +3,14 @@ emoji from the sample library at known times, a 10-hour video, and broken ones."
 
 from __future__ import annotations
 
-import io
 import time
-from fractions import Fraction
-from pathlib import Path
 
-import av
 import numpy as np
 import pytest
 from PIL import Image
 
-from clipdesk.runtime.video_frames import VideoError, sample_frames, sample_times
-
-SAMPLES = Path(__file__).resolve().parents[1] / "resources" / "sample-library"
-SLIDES = ["red apple (Noto Emoji).png", "giraffe (Fluent Emoji).png", "banana (Fluent Emoji).png",
-          "helicopter (Fluent Emoji).png", "ear of corn (Noto Emoji).png"]
-SECONDS_EACH = 2.0
-SIDE = 128
-
-
-def slide(name: str) -> Image.Image:
-    with Image.open(SAMPLES / name) as image:
-        rgba = image.convert("RGBA").resize((SIDE, SIDE))
-    background = Image.new("RGB", rgba.size, (255, 255, 255))
-    background.paste(rgba, mask=rgba.getchannel("A"))
-    return background
-
-
-def slideshow(names: list[str], fps: int = 5) -> bytes:
-    """An MP4 (MPEG-4 part 2, FFmpeg's own encoder) showing each image for SECONDS_EACH seconds."""
-    buffer = io.BytesIO()
-    with av.open(buffer, "w", format="mp4") as container:
-        stream = container.add_stream("mpeg4", rate=fps)
-        stream.width = stream.height = SIDE
-        stream.pix_fmt = "yuv420p"
-        stream.options = {"qscale": "2"}
-        for image in map(slide, names):
-            for _ in range(int(SECONDS_EACH * fps)):
-                container.mux(stream.encode(av.VideoFrame.from_image(image)))
-        container.mux(stream.encode(None))
-    return buffer.getvalue()
+from clipdesk.runtime.video_frames import VideoError, clock, sample_frames, sample_times
+from video_files import SECONDS_EACH, SIDE, SLIDES, audio_only, slide, slideshow, ten_hour_video
 
 
 def closest_slide(image: Image.Image) -> int:
@@ -76,19 +44,10 @@ def test_the_bundled_model_finds_the_banana_at_its_moment():
 
 
 def test_a_ten_hour_video_is_bounded_in_frames_and_time():
-    """One frame every ten minutes for ten hours: few bytes, a 36,000 s duration."""
-    buffer = io.BytesIO()
-    with av.open(buffer, "w", format="mp4") as container:
-        stream = container.add_stream("mpeg4", rate=Fraction(1, 600))
-        stream.width = stream.height = 64
-        stream.pix_fmt = "yuv420p"
-        for index in range(61):
-            frame = av.VideoFrame.from_image(Image.new("RGB", (64, 64), (index * 4, 100, 200)))
-            frame.pts = index
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode(None))
+    """Bounded in frames and in time, whatever the length."""
+    data = ten_hour_video()
     started = time.monotonic()
-    video = sample_frames(buffer.getvalue(), step=2.0, max_frames=16)
+    video = sample_frames(data, step=2.0, max_frames=16)
     assert video.duration == pytest.approx(36_000, rel=0.02)
     assert len(video.frames) <= 16 and video.step >= 36_000 / 16
     assert time.monotonic() - started < 20
@@ -96,16 +55,8 @@ def test_a_ten_hour_video_is_bounded_in_frames_and_time():
 
 
 def test_broken_videos_get_reasons():
-    audio = io.BytesIO()
-    with av.open(audio, "w", format="mp4") as container:
-        stream = container.add_stream("aac", rate=8000)
-        for index in range(10):
-            frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
-            frame.sample_rate, frame.pts = 8000, index * 1024
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode(None))
     with pytest.raises(VideoError, match=r"^no video stream"):
-        sample_frames(audio.getvalue())
+        sample_frames(audio_only())
     with pytest.raises(VideoError, match=r"^empty file"):
         sample_frames(b"")
     with pytest.raises(VideoError, match=r"^damaged or unreadable video \(.+\)$"):
@@ -113,3 +64,21 @@ def test_broken_videos_get_reasons():
     good = slideshow(SLIDES[:2])
     with pytest.raises(VideoError):
         sample_frames(good[: len(good) // 3])
+
+
+def test_a_video_given_as_a_path_is_sampled_like_its_bytes(tmp_path):
+    data = slideshow(SLIDES[:3])
+    path = tmp_path / "odd name ü.mp4"
+    path.write_bytes(data)
+    from_path, from_bytes = sample_frames(path, step=1.0), sample_frames(data, step=1.0)
+    assert [frame.time for frame in from_path.frames] == [frame.time for frame in from_bytes.frames]
+    assert from_path.format.startswith("mov,mp4") and from_path.duration == from_bytes.duration
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    with pytest.raises(VideoError, match=r"^empty file"):
+        sample_frames(tmp_path / "empty.mp4")
+
+
+@pytest.mark.parametrize(("seconds", "shown"), [(0, "0:00"), (42.4, "0:42"), (59.6, "1:00"), (725, "12:05"),
+                                                (3723, "1:02:03")])
+def test_moments_and_lengths_read_like_a_player_shows_them(seconds, shown):
+    assert clock(seconds) == shown

@@ -58,6 +58,11 @@ def cmd_index(args) -> int:
             progress.finish()
     for problem in summary.folder_problems:
         log(f"note: {problem}")
+    if summary.videos_skipped:
+        from clipdesk.runtime.video_frames import video_support
+
+        count = summary.videos_skipped
+        log(f"note: {count:,} video{'s' if count != 1 else ''} skipped: {video_support()}")
     print(json_text(summary.to_dict()) if args.json else summary_line(summary))
     return 0
 

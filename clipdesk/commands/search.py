@@ -52,8 +52,18 @@ def cmd_search(args) -> int:
     else:
         for result in results:
             score = "     -" if result.score is None else f"{result.score:6.4f}"
-            print(f"{score}  {display_path(result.path)}")
+            print(f"{score}  {display_path(result.path)}{video_note(result)}")
     return 0
+
+
+def video_note(result) -> str:
+    """"  (video, 1:30; best at 0:42)" after a video's path; nothing for a photo."""
+    if result.duration is None:
+        return ""
+    from clipdesk.runtime.video_frames import clock
+
+    moment = "" if result.time is None else f"; best at {clock(result.time)}"
+    return f"  (video, {clock(result.duration)}{moment})"
 
 
 def register(commands) -> None:
@@ -65,7 +75,8 @@ def register(commands) -> None:
                         help="the query (several arguments are joined with spaces)")
     search.add_argument("-k", type=int, default=DEFAULT_K, metavar="N",
                         help=f"how many photos to show (default {DEFAULT_K})")
-    search.add_argument("--json", action="store_true", help='print [{"path": ..., "score": ...}], best first')
+    search.add_argument("--json", action="store_true", help='print [{"path": ..., "score": ...}], best first; videos add "time" '
+                        '(seconds, the best frame\'s moment) and "duration"')
     search.add_argument("--like", action="append", default=[], metavar="PATH",
                         help="a photo to find similar ones to (repeatable; mixes with the query)")
     search.add_argument("--model", help="registered model name or model package folder (default: the default "

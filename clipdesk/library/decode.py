@@ -44,6 +44,7 @@ FULL_DECODE_MAX_PIXELS = 100_000_000
 # before any decode, so the warning would be noise on the terminal.
 warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
+_HASH_CHUNK = 1 << 20  # bytes read at a time when a file is only hashed
 _HEADER_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError)
 _SWAPPED_ORIENTATIONS = {5, 6, 7, 8}  # rotated by 90 degrees: displayed width is the stored height
 
@@ -70,8 +71,10 @@ class DecodedPhoto:
     decoded_size: tuple[int, int]  # what was actually decoded (smaller than the photo after a JPEG draft)
 
 
-def read_file(path: bytes) -> FileContent:
-    """The file's bytes, read once, with the stat they belong to."""
+def read_file(path: bytes, keep_data: bool = True) -> FileContent:
+    """The file's bytes, read once, with the stat they belong to. `keep_data` False (videos, which may be
+    gigabytes): only hashed, in chunks, and `data` stays empty."""
+    digest, data = hashlib.sha256(), b""
     try:
         # O_NONBLOCK: a pipe that took a photo's name since the scan must not hang the run.
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
@@ -79,10 +82,18 @@ def read_file(path: bytes) -> FileContent:
             before = os.fstat(fd)
             if not stat.S_ISREG(before.st_mode):
                 raise PhotoError("not a regular file; never opened for reading", retry=True)
-            if before.st_size > MAX_FILE_BYTES:
+            if keep_data and before.st_size > MAX_FILE_BYTES:
                 raise PhotoError(f"file too large ({before.st_size / 2**20:,.0f} MiB; the limit is "
                                  f"{MAX_FILE_BYTES / 2**20:,.0f} MiB)")
-            data = handle.readall()
+            if keep_data:
+                data = handle.readall()
+                digest.update(data)
+                length = len(data)
+            else:
+                length = 0
+                while chunk := handle.read(_HASH_CHUNK):
+                    digest.update(chunk)
+                    length += len(chunk)
             after = os.fstat(fd)
     except FileNotFoundError:
         raise PhotoError("file vanished during indexing", retry=True) from None
@@ -90,9 +101,9 @@ def read_file(path: bytes) -> FileContent:
         raise PhotoError("permission denied: clipdesk may not read this file", retry=True) from None
     except OSError as exc:
         raise PhotoError(f"cannot read file ({exc.strerror or type(exc).__name__})", retry=True) from None
-    if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns) or len(data) != after.st_size:
+    if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns) or length != after.st_size:
         raise PhotoError("file changed while being read; it is retried on the next run", retry=True)
-    return FileContent(data, after.st_size, after.st_mtime_ns, hashlib.sha256(data).hexdigest())
+    return FileContent(data, after.st_size, after.st_mtime_ns, digest.hexdigest())
 
 
 def _bomb_reason(pixels: int | None, limit: int) -> str:

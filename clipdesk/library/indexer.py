@@ -10,7 +10,9 @@ at most the batch in flight, and the next run redoes exactly what is not committ
 Per file, cheapest first: unchanged size and mtime -> skipped unopened; same bytes as before -> new
 stat recorded; same bytes as a photo no longer where the library had it -> that photo moves here
 (id, embeddings and tags kept); same bytes as an embedded photo -> its vector and metadata copied;
-otherwise decoded and embedded. Keywords in a new, changed or moved file's XMP sidecars and embedded
+otherwise decoded and embedded. A video (runtime/video_frames.py, when this install reads videos) is
+sampled every few seconds; each frame is embedded and kept with its moment, and the video's own vector
+is their normalised mean (library/video_decode.py). Keywords in a new, changed or moved file's XMP sidecars and embedded
 XMP/IPTC become the user's tags (tagging/keywords.py; tags the user removed stay removed). A file that
 fails is recorded with its reason and never stops the run. Photos whose files are gone leave the
 library at the end of a complete (not cancelled) run; photos in folders that could not be listed
@@ -43,10 +45,12 @@ from clipdesk.library.plan import MissingPhotos, Plan, WorkItem, add_to_plan
 from clipdesk.library.records import ERROR, OK, PhotoMetadata
 from clipdesk.library.scanner import scan_folder
 from clipdesk.library.store import IndexedRow, Library, embedding_model_key, vector_to_blob
-from clipdesk.library.thumbnails import store_thumbnails
+from clipdesk.library.thumbnails import frame_thumbnail_key, store_thumbnails
+from clipdesk.library.video_decode import decode_video
 from clipdesk.progress import Progress
 from clipdesk.runtime.package import ModelPackage
 from clipdesk.runtime.raw import raw_format
+from clipdesk.runtime.video_frames import is_video
 # The library's one use of tagging (which builds on the library): keywords.py needs only
 # library.pathnames, which imports no clipdesk module, so there is no import cycle.
 from clipdesk.tagging.keywords import read_keywords, store_keywords
@@ -86,6 +90,7 @@ class IndexSummary:
     moved: int = 0
     removed: int = 0
     failed: int = 0  # files that could not be indexed in this run
+    videos_skipped: int = 0  # video files found by an install that cannot read videos (video_support())
     damaged_vectors: int = 0  # stored vectors found damaged at the start, deleted so that this run re-makes them
     errors: int = 0  # files and folders in error in the whole library after the run
     cancelled: bool = False
@@ -107,14 +112,23 @@ class Prepared:
     error: PhotoError | None = None
     moved_from: IndexedRow | None = None  # a missing photo with these bytes, moving here
     metadata: PhotoMetadata | None = None  # with pixels (to embed) or vector (copied)
-    pixels: np.ndarray | None = None
+    pixels: np.ndarray | None = None  # (3, R, R) for a photo, (F, 3, R, R) for a video's frames
     thumbnail: bytes | None = None  # JPEG, with pixels
     vector: bytes | None = None
+    frame_times: list[float] | None = None  # a video's sampled moments (seconds), with pixels
+    frame_thumbnails: list[bytes] | None = None
+    frame_vectors: list[bytes] | None = None  # one per moment, once embedded
+    copied_from: int | None = None  # the photo whose vector (and a video's frames) is copied
     keywords: list[str] = field(default_factory=list)  # other programs' keywords, to become the user's tags
 
     @property
     def needs_model(self) -> bool:
         return self.pixels is not None
+
+    @property
+    def inputs(self) -> np.ndarray:
+        """The model inputs, (F, 3, R, R): one for a photo, one per sampled frame for a video."""
+        return self.pixels if self.frame_times is not None else self.pixels[None]
 
 
 class Indexer:
@@ -217,6 +231,7 @@ class Indexer:
             scan = scan_folder(target, visited, skip=own, on_folder=lambda found: self.progress.update(
                 summary.scanned + found, None, stage="scanning"))
             summary.scanned += len(scan.files)
+            summary.videos_skipped += scan.videos_skipped
             summary.folder_problems += [f"{display_path(path)}: {reason}" for path, reason in scan.problems
                                         if path in scan.unlisted]
             add_to_plan(plan, scan, self.library.indexed_rows(target, self.model), folder_id)
@@ -231,24 +246,36 @@ class Indexer:
         total, done = len(work), 0
         batch: list[Prepared] = []  # waiting for the model
         others: list[Prepared] = []  # ready to write
+        inputs = 0  # model inputs in `batch`: a video brings one per sampled frame
         window = 2 * self.batch_size + 2 * self.workers  # results in flight: enough to decode during inference
         queue = iter(work)
-        in_flight: deque[Future] = deque()
+        in_flight: deque[tuple[Future, bool]] = deque()
+        waiting: WorkItem | None = None
         executor = ThreadPoolExecutor(self.workers, thread_name_prefix="clipdesk-decode")
         try:
             while True:
                 while not self.progress.cancelled and len(in_flight) < window:
-                    item = next(queue, None)
+                    item = waiting or next(queue, None)
                     if item is None:
                         break
-                    in_flight.append(executor.submit(self._prepare, item))
+                    video = is_video(item.found.path)
+                    # A video's frames are up to 64 model inputs: at most one per worker is held at a time.
+                    if video and sum(held for _, held in in_flight) >= self.workers:
+                        waiting = item
+                        break
+                    waiting = None
+                    in_flight.append((executor.submit(self._prepare, item), video))
                 if not in_flight:
                     break
-                prepared = in_flight.popleft().result()
-                (batch if prepared.needs_model else others).append(prepared)
-                if len(batch) >= self.batch_size or len(others) >= MAX_PENDING_WRITES:
+                prepared = in_flight.popleft()[0].result()
+                if prepared.needs_model:
+                    batch.append(prepared)
+                    inputs += len(prepared.inputs)
+                else:
+                    others.append(prepared)
+                if inputs >= self.batch_size or len(others) >= MAX_PENDING_WRITES:
                     self._commit(batch, others, summary)
-                    batch, others = [], []
+                    batch, others, inputs = [], [], 0
                 done += 1
                 self.progress.update(done, total, failed=summary.failed)
             self._commit(batch, others, summary)
@@ -261,8 +288,9 @@ class Indexer:
         found, row = item.found, item.row
         if found.error:
             return Prepared(item, error=PhotoError(found.error, retry=True))
+        video = is_video(found.path)
         try:
-            content = read_file(found.path)
+            content = read_file(found.path, keep_data=not video)
         except PhotoError as exc:
             return Prepared(item, size=found.size, error=exc)
         result = Prepared(item, size=content.size, mtime_ns=content.mtime_ns, hash=content.hash)
@@ -275,11 +303,15 @@ class Indexer:
             return result
         copy = self.library.embedded_copy(content.hash, self.model)
         if copy:
-            result.metadata, result.vector = copy
+            result.metadata, result.vector, result.copied_from = copy
             return result
         try:
-            decoded = decode_photo(content, max_pixels=self.max_pixels, raw_format=raw_format(found.path),
-                                   **self.preprocessing)
+            if video:
+                decoded = decode_video(found.path, **self.preprocessing)
+                result.frame_times, result.frame_thumbnails = decoded.times, decoded.frame_thumbnails
+            else:
+                decoded = decode_photo(content, max_pixels=self.max_pixels, raw_format=raw_format(found.path),
+                                       **self.preprocessing)
         except PhotoError as exc:
             result.error = exc
         except Exception as exc:  # noqa: BLE001 - one photo must never stop a run; the reason is recorded
@@ -297,9 +329,16 @@ class Indexer:
 
     def _commit(self, batch: list[Prepared], others: list[Prepared], summary: IndexSummary) -> None:
         if batch:
-            vectors = self._encoder_for_batch().encode_pixels(np.stack([p.pixels for p in batch]), len(batch))
-            for prepared, vector in zip(batch, vectors, strict=True):
-                prepared.vector, prepared.pixels = vector_to_blob(vector), None
+            inputs = [prepared.inputs for prepared in batch]
+            vectors = self._encoder_for_batch().encode_pixels(np.concatenate(inputs), sum(map(len, inputs)))
+            ends = np.cumsum([len(part) for part in inputs])
+            for prepared, end, part in zip(batch, ends, inputs, strict=True):
+                own = vectors[end - len(part):end]
+                if prepared.frame_times is not None:  # a video: its frames, and their mean as its own vector
+                    prepared.frame_vectors = [vector_to_blob(vector) for vector in own]
+                    mean = own.mean(axis=0)
+                    own = mean[None] / max(float(np.linalg.norm(mean)), 1e-12)
+                prepared.vector, prepared.pixels = vector_to_blob(own[0]), None
             summary.embedded += len(batch)
         summary.reused += sum(1 for prepared in others if prepared.metadata is not None)
         if not batch and not others:
@@ -309,7 +348,9 @@ class Indexer:
             for prepared in others + batch:
                 if prepared.item.folder_id in live:  # a folder removed under the indexer: its files are skipped
                     self._write(prepared, summary)
-        store_thumbnails((prepared.hash, prepared.thumbnail) for prepared in batch if prepared.thumbnail)
+        store_thumbnails([(prepared.hash, prepared.thumbnail) for prepared in batch if prepared.thumbnail] +
+                         [(frame_thumbnail_key(prepared.hash, moment), jpeg) for prepared in batch
+                          for moment, jpeg in zip(prepared.frame_times or (), prepared.frame_thumbnails or ())])
 
     def _live_folders(self, summary: IndexSummary) -> set[int]:
         """The folders still in the library (read inside the writing transaction); each one removed while
@@ -353,6 +394,10 @@ class Indexer:
         if p.metadata is not None:
             photo_id = library.save_photo(item.folder_id, path, p.size, p.mtime_ns, p.hash, p.metadata, OK)
             library.set_embedding(photo_id, self.model, p.vector)
+            if p.frame_vectors is not None:
+                library.set_video_frames(photo_id, self.model, zip(p.frame_times, p.frame_vectors, strict=True))
+            elif p.copied_from is not None and p.metadata.duration is not None:
+                library.copy_video_frames(p.copied_from, photo_id, self.model)
         store_keywords(library.conn, photo_id, p.keywords)
 
 

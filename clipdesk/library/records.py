@@ -19,7 +19,8 @@ class PhotoMetadata:
     orientation: int | None = None  # EXIF orientation 1..8 as stored in the file
     gps_lat: float | None = None
     gps_lon: float | None = None
-    format: str | None = None  # Pillow's format name: JPEG, PNG, WEBP, ...
+    format: str | None = None  # Pillow's format name: JPEG, PNG, WEBP, ...; a video's extension: MP4, MOV, ...
+    duration: float | None = None  # seconds, for videos only: a photo has none
 
     @classmethod
     def names(cls) -> tuple[str, ...]:

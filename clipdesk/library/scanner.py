@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from clipdesk.runtime.heif import register_heif_decoder
 from clipdesk.runtime.raw import RAW_EXTENSIONS
+from clipdesk.runtime.video_frames import VIDEO_EXTENSIONS, video_support
 
 BASE_EXTENSIONS = (".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".gif", ".bmp", ".dib", ".tif", ".tiff")
 HEIF_EXTENSIONS = (".heic", ".heif", ".hif")
@@ -31,7 +32,11 @@ def supported_extensions() -> frozenset[bytes]:
     names = BASE_EXTENSIONS + (HEIF_EXTENSIONS if register_heif_decoder() else ())
     names += AVIF_EXTENSIONS if features.check("avif") else ()
     names += RAW_EXTENSIONS
+    names += VIDEO_EXTENSIONS if video_support() is None else ()
     return frozenset(name.encode() for name in names)
+
+
+_VIDEO_EXTENSIONS = frozenset(name.encode() for name in VIDEO_EXTENSIONS)
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,7 @@ class ScanResult:
     files: list[FoundFile] = field(default_factory=list)
     problems: list[tuple[bytes, str]] = field(default_factory=list)  # (folder or link, reason)
     unlisted: list[bytes] = field(default_factory=list)  # folders whose contents are unknown this time
+    videos_skipped: int = 0  # video files left out because this install cannot read videos
 
 
 def _reason(error: OSError) -> str:
@@ -128,7 +134,10 @@ def scan_folder(root: bytes, visited: set[tuple[int, int]] | None = None,
                     visited.add(key)
                     subfolders.append((path, ancestors | {key}))
                 continue
-            looks_like_photo = os.path.splitext(entry.name)[1].lower() in extensions
+            extension = os.path.splitext(entry.name)[1].lower()
+            looks_like_photo = extension in extensions
+            if not looks_like_photo and extension in _VIDEO_EXTENSIONS:
+                result.videos_skipped += 1
             if is_file and looks_like_photo:
                 try:
                     info = entry.stat()

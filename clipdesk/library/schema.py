@@ -9,7 +9,8 @@ Conventions the other modules rely on:
 - Paths (`folders.path`, `photos.path`, `scan_errors.path`) are BLOBs of the OS's bytes (see pathnames.py).
 - Times (`added_at`, `indexed_at`, `created_at`, `seen_at`) are Unix seconds (REAL); `photos.taken_at` is
   the camera's local time as ISO 8601 text, `YYYY-MM-DDTHH:MM:SS` plus `+HH:MM` when the camera recorded it.
-- `photos.width`/`height` are the full image's size as displayed (EXIF orientation applied).
+- `photos.width`/`height` are the full image's size as displayed (EXIF orientation applied); `photos.duration`
+  (seconds) is set for videos only.
 - `embeddings.vector` is an L2-normalised float16 little-endian vector; its length / 2 is the dimension.
   `embeddings.model` is `store.embedding_model_key(package)`: vectors of different models never mix.
 - Every insert, update or delete of an embedding (cascades included) appends its (photo_id, model) to
@@ -174,9 +175,24 @@ def _v5_tag_from_files(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE tags ADD COLUMN from_files INTEGER NOT NULL DEFAULT 0")
 
 
+def _v6_videos(conn: sqlite3.Connection) -> None:
+    # Videos are rows of `photos` (one item each in every count, tag and listing) with a duration. Their
+    # `embeddings` vector is the normalised mean of their sampled frames' (for tagging, duplicates and "like
+    # this"); each frame's vector, at its moment, is kept here for search, which scores a video by its best
+    # frame. Frames are written in the transaction that writes the video's embedding, so the embedding's
+    # change log entry also announces its frames.
+    conn.execute("ALTER TABLE photos ADD COLUMN duration REAL")
+    conn.execute("""CREATE TABLE video_frames (
+        photo_id INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
+        model TEXT NOT NULL,
+        time REAL NOT NULL,
+        vector BLOB NOT NULL,
+        PRIMARY KEY (photo_id, model, time))""")
+
+
 Migration = Callable[[sqlite3.Connection], None]
 MIGRATIONS: list[Migration] = [_v1_initial, _v2_tag_rejections, _v3_history, _v4_label_set_run_model,
-                                _v5_tag_from_files]
+                                _v5_tag_from_files, _v6_videos]
 
 
 def schema_version(conn: sqlite3.Connection) -> int:

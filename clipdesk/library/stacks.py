@@ -1,9 +1,10 @@
 """Stacks: files of one shot that a camera or phone writes side by side, shown and tagged as one item.
 
-A camera RAW and a JPEG (or HEIC) with the same stem in the same folder (IMG_0042.CR2 + IMG_0042.JPG)
-form a stack. Nothing is stored: a stack is found from the paths, so renaming or deleting one file
-breaks it up with no bookkeeping. Search shows a stack once, by its rendered member (the JPEG: the
-camera's own rendering, and a file every viewer opens), and the photo view lists the members.
+A rendered still (JPEG, HEIC, ...) and, with the same stem in the same folder, a camera RAW
+(IMG_0042.CR2 + IMG_0042.JPG) or a short video (a Live Photo: IMG_0042.HEIC + IMG_0042.MOV) form a
+stack. Nothing is stored: a stack is found from the paths, so renaming or deleting one file breaks it
+up with no bookkeeping. Search shows a stack once, by its still (the camera's own rendering, and a file
+every viewer opens), and the photo view lists the members.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Iterable, Sequence
 
 from clipdesk.library.pathnames import from_db_path, to_db_path
 from clipdesk.runtime.raw import is_raw
+from clipdesk.runtime.video_frames import is_video
 
 
 def _split(path: bytes) -> tuple[bytes, bytes]:
@@ -20,12 +22,18 @@ def _split(path: bytes) -> tuple[bytes, bytes]:
     return folder, os.path.splitext(name)[0]
 
 
+def _is_companion(path: bytes) -> bool:
+    """A file that goes with a still: its RAW, or its Live Photo video."""
+    return is_raw(path) or is_video(path)
+
+
 def _is_stack(paths: Sequence[bytes]) -> bool:
-    return len(paths) > 1 and any(is_raw(path) for path in paths) and not all(is_raw(path) for path in paths)
+    companions = sum(map(_is_companion, paths))
+    return len(paths) > 1 and 0 < companions < len(paths)
 
 
-def _rank(path: bytes) -> tuple[bool, bytes]:
-    return is_raw(path), path  # the rendered file first: it represents the stack
+def _rank(path: bytes) -> tuple[bool, bool, bytes]:
+    return _is_companion(path), is_video(path), path  # the still first: it represents the stack
 
 
 def stack_paths(conn, path) -> list[str]:

@@ -345,6 +345,23 @@ class Library:
                 found[photo_id] = from_db_path(path)
         return [found.get(photo_id) for photo_id in ids]
 
+    def durations(self, ids: Iterable[int]) -> dict[int, float]:
+        """Durations (seconds) of the videos among the given photo ids."""
+        ids = list(dict.fromkeys(int(photo_id) for photo_id in ids))
+        found: dict[int, float] = {}
+        for start in range(0, len(ids), 500):  # stay under SQLite's bound-parameter limit
+            part = ids[start:start + 500]
+            found.update(self.conn.execute(f"SELECT id, duration FROM photos WHERE id IN ({','.join('?' * len(part))}) "
+                                           "AND duration IS NOT NULL", part).fetchall())
+        return found
+
+    def embedding(self, photo_id: int, model: str, dim: int | None = None) -> np.ndarray | None:
+        """One photo's sound `model` vector as float32, or None."""
+        row = self.conn.execute("SELECT photo_id, vector FROM embeddings WHERE photo_id = ? AND model = ?",
+                                (int(photo_id), model)).fetchone()
+        ids, vectors, _ = sound_vectors([row] if row else [], dim)
+        return vectors[0].astype(np.float32) if len(ids) else None
+
     def content_hashes(self, ids: Iterable[int]) -> dict[int, str]:
         """Content hashes of the given photo ids, in one query per 500 ids (thumbnails are keyed by
         them); an id not in the library, or never read (no hash), is left out."""
@@ -480,13 +497,35 @@ class Library:
             "WHERE p.path >= ? AND p.path < ?", (model, low, high))
         return {row[1]: IndexedRow(*row[:7], embedded=bool(row[7])) for row in rows}
 
-    def embedded_copy(self, content_hash: str, model: str) -> tuple[PhotoMetadata, bytes] | None:
-        """Metadata and `model` vector of an indexed photo with these exact bytes, if there is one."""
+    def embedded_copy(self, content_hash: str, model: str) -> tuple[PhotoMetadata, bytes, int] | None:
+        """Metadata and `model` vector of an indexed photo with these exact bytes, and its id, if there is one."""
         columns = ", ".join(f"p.{name}" for name in _METADATA_COLUMNS)
         row = self.conn.execute(
-            f"SELECT {columns}, e.vector FROM photos AS p JOIN embeddings AS e ON e.photo_id = p.id AND e.model = ? "
-            "WHERE p.hash = ? AND p.status = 'ok' LIMIT 1", (model, content_hash)).fetchone()
-        return (PhotoMetadata(*row[:-1]), row[-1]) if row else None
+            f"SELECT {columns}, e.vector, p.id FROM photos AS p JOIN embeddings AS e ON e.photo_id = p.id "
+            "AND e.model = ? WHERE p.hash = ? AND p.status = 'ok' LIMIT 1", (model, content_hash)).fetchone()
+        return (PhotoMetadata(*row[:-2]), row[-2], row[-1]) if row else None
+
+    # --- video frames (schema v6) ---
+
+    def video_frames(self, model: str, photo_ids: Iterable[int] | None = None,
+                     dim: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(video ids int64 (N,), times float32 (N,), vectors float16 (N, D)) of the sound sampled frames
+        of `model`, ordered by video and time: all videos', or those of `photo_ids`."""
+        query = "SELECT photo_id, time, vector FROM video_frames WHERE model = ?"
+        if photo_ids is None:
+            rows = self.conn.execute(query + " ORDER BY photo_id, time", (model,)).fetchall()
+        else:
+            ids, rows = [int(photo_id) for photo_id in photo_ids], []
+            for start in range(0, len(ids), 500):
+                part = ids[start:start + 500]
+                rows += self.conn.execute(query + f" AND photo_id IN ({','.join('?' * len(part))}) "
+                                          "ORDER BY photo_id, time", [model, *part]).fetchall()
+        # sound_vectors checks (row number, blob) pairs: a damaged frame is left out, its video keeps the rest.
+        numbers, vectors, _ = sound_vectors([(number, row[2]) for number, row in enumerate(rows)], dim)
+        kept = [rows[number] for number in numbers.tolist()]
+        return (np.fromiter((row[0] for row in kept), np.int64, len(kept)),
+                np.fromiter((row[1] for row in kept), np.float32, len(kept)),
+                vectors if len(kept) else np.zeros((0, dim or 0), VECTOR_DTYPE))
 
     # --- what the indexer writes (inside a transaction) ---
 
@@ -515,12 +554,27 @@ class Library:
 
     def forget_content(self, photo_id: int) -> None:
         """The file's bytes changed: its embeddings and suggested tags described the old ones (user tags stay)."""
+        self.conn.execute("DELETE FROM video_frames WHERE photo_id = ?", (photo_id,))
         self.conn.execute("DELETE FROM embeddings WHERE photo_id = ?", (photo_id,))
         self.conn.execute("DELETE FROM photo_tags WHERE photo_id = ? AND source = 'suggested'", (photo_id,))
 
     def set_embedding(self, photo_id: int, model: str, vector: bytes) -> None:
         self.conn.execute("INSERT OR REPLACE INTO embeddings (photo_id, model, vector) VALUES (?, ?, ?)",
                           (photo_id, model, vector))
+
+    def set_video_frames(self, photo_id: int, model: str, frames: Iterable[tuple[float, bytes]]) -> None:
+        """A video's sampled frames (time, vector blob) for `model`, replacing any it had; written with the
+        video's embedding (set_embedding), whose change log entry announces them."""
+        self.conn.execute("DELETE FROM video_frames WHERE photo_id = ? AND model = ?", (photo_id, model))
+        self.conn.executemany("INSERT INTO video_frames (photo_id, model, time, vector) VALUES (?, ?, ?, ?)",
+                              [(photo_id, model, float(moment), blob) for moment, blob in frames])
+
+    def copy_video_frames(self, source_id: int, photo_id: int, model: str) -> None:
+        """A copy of a video (same bytes) gets the original's frames."""
+        if source_id == photo_id:
+            return
+        self.set_video_frames(photo_id, model, self.conn.execute(
+            "SELECT time, vector FROM video_frames WHERE photo_id = ? AND model = ?", (source_id, model)).fetchall())
 
     def delete_photos(self, ids: Iterable[int]) -> int:
         return self.conn.executemany("DELETE FROM photos WHERE id = ?", [(int(i),) for i in ids]).rowcount

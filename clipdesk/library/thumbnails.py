@@ -22,8 +22,10 @@ from collections.abc import Iterable
 from PIL import Image
 
 from clipdesk import paths
-from clipdesk.library.pathnames import PathInput
+from clipdesk.errors import ClipdeskError
+from clipdesk.library.pathnames import PathInput, display_path
 from clipdesk.runtime.preprocess import load_image
+from clipdesk.runtime.video_frames import VideoError, frame_image, is_video, poster, sample_frames
 from clipdesk.sqlite_threads import ThreadConnections, write_transaction
 
 THUMBNAIL_SIZE = 256  # the longer side, in pixels
@@ -49,6 +51,23 @@ def encode_thumbnail(image: Image.Image) -> bytes:
     buffer = io.BytesIO()
     small.save(buffer, "JPEG", quality=JPEG_QUALITY)
     return buffer.getvalue()
+
+
+def frame_thumbnail_key(content_hash: str, moment: float) -> str:
+    """The cache key of the thumbnail of a video's frame at `moment` seconds (the video's own is its hash)."""
+    return f"{content_hash}@{round(moment * 1000)}"
+
+
+def _thumbnail_image(photo_path: str, moment: float | None) -> Image.Image:
+    if not is_video(photo_path):
+        return load_image(photo_path, draft_size=(THUMBNAIL_MIN_SIZE, 1))
+    try:
+        if moment is not None:
+            return frame_image(photo_path, moment)
+        images = [frame.image for frame in sample_frames(photo_path, max_frames=4).frames]
+        return images[poster(images)]
+    except (VideoError, ImportError) as exc:
+        raise ClipdeskError(f"{display_path(photo_path)}: {exc}") from None
 
 
 class ThumbnailCache:
@@ -100,12 +119,14 @@ class ThumbnailCache:
     def discard(self, content_hash: str) -> None:
         self.conn.execute("DELETE FROM thumbnails WHERE hash = ?", (content_hash,))
 
-    def make(self, photo_path: PathInput, content_hash: str) -> bytes:
-        """The thumbnail made from the photo and kept, for a caller that found it missing. Raises
-        ClipdeskError (one line, naming the file) when the file cannot be decoded."""
-        jpeg = encode_thumbnail(load_image(os.fsdecode(photo_path), draft_size=(THUMBNAIL_MIN_SIZE, 1)))
+    def make(self, photo_path: PathInput, content_hash: str, moment: float | None = None) -> bytes:
+        """The thumbnail made from the photo (a video: its poster, or its frame at `moment`) and kept, for a
+        caller that found it missing. Raises ClipdeskError (one line, naming the file) when the file cannot
+        be decoded."""
+        jpeg = encode_thumbnail(_thumbnail_image(os.fsdecode(photo_path), moment))
+        key = content_hash if moment is None else frame_thumbnail_key(content_hash, moment)
         try:
-            self.put_many([(content_hash, jpeg)])
+            self.put_many([(key, jpeg)])
         except sqlite3.Error:
             pass  # a full or read-only cache still shows the thumbnail, made again next time
         return jpeg

@@ -4,14 +4,20 @@ A video is sampled at evenly spaced moments, `step` seconds apart, stretched so 
 than `max_frames`: a 10-hour recording gives max_frames frames, like a 2-minute one. Each moment is
 reached by seeking to the keyframe before it and decoding forward to it, so the work per frame is at
 most one group of pictures, whatever the video's length; a wall-clock budget bounds the whole.
+
+PyAV is optional on the run side (`pip install 'clipdesk[video]'`): its wheels link FFmpeg to the GPL
+x264 and x265 encoders, so the MIT-licensed bundle leaves it out (docs/indexing.md). `video_support()`
+says whether this install reads videos.
 """
 
 from __future__ import annotations
 
 import io
 import math
+import os
 import time
 from dataclasses import dataclass, field
+from functools import cache
 
 from PIL import Image
 
@@ -38,11 +44,30 @@ class SampledVideo:
     step: float  # seconds between the sampled moments
     frames: list[VideoFrame] = field(default_factory=list)
     complete: bool = True  # False when the budget ran out before the last moment
+    tags: dict[str, str] = field(default_factory=dict)  # the container's metadata (creation_time, make, ...)
+    format: str = ""  # FFmpeg's name of the container format
+
+
+@cache
+def video_support() -> str | None:
+    """None when this install reads videos, else why not (for people)."""
+    try:
+        import av  # noqa: F401
+    except ImportError:
+        return "this install cannot read videos (video support is an optional part: pip install 'clipdesk[video]')"
+    return None
 
 
 def is_video(name: str | bytes) -> bool:
     name = name.decode(errors="replace") if isinstance(name, bytes) else name
     return name.lower().endswith(VIDEO_EXTENSIONS)
+
+
+def clock(seconds: float) -> str:
+    """A moment or a length as a player shows it: 0:42, 12:05, 1:02:03."""
+    total = max(0, int(seconds + 0.5))
+    hours, rest = divmod(total, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
 
 
 def sample_times(duration: float, step: float, max_frames: int) -> tuple[float, list[float]]:
@@ -73,23 +98,72 @@ def _frame_at(container, stream, moment: float):
     return last
 
 
-def sample_frames(data: bytes, step: float = DEFAULT_STEP, max_frames: int = DEFAULT_MAX_FRAMES,
-                  budget: float = DEFAULT_BUDGET) -> SampledVideo:
-    """Sample a video's bytes. Raises VideoError with a reason for people."""
+def poster(images: list[Image.Image]) -> int:
+    """Which of a video's sampled frames stands for it: among the first few, the one with the most contrast
+    (not a fade from or to black)."""
+    import numpy as np
+
+    spreads = [float(np.asarray(image.convert("L").resize((32, 32))).std()) for image in images[:4]]
+    return int(np.argmax(spreads))
+
+
+def _upright(frame) -> Image.Image:
+    """The frame as shown: phones store portrait video sideways with a display matrix saying how to turn it."""
+    image = frame.to_image()
+    angle = round(getattr(frame, "rotation", 0) or 0) % 360
+    return image.rotate(angle, expand=True) if angle in (90, 180, 270) else image
+
+
+def sample_frames(source: bytes | str | os.PathLike, step: float = DEFAULT_STEP,
+                  max_frames: int = DEFAULT_MAX_FRAMES, budget: float = DEFAULT_BUDGET) -> SampledVideo:
+    """Sample a video, given as bytes or as a path (read as it is decoded, never whole). Raises VideoError
+    with a reason for people."""
     import av
 
-    if not data:
-        raise VideoError("empty file (0 bytes)")
+    if isinstance(source, bytes | bytearray):
+        if not source:
+            raise VideoError("empty file (0 bytes)")
+        with io.BytesIO(source) as handle:
+            return _sample(av, handle, step, max_frames, budget)
+    try:
+        with open(source, "rb") as handle:
+            if os.fstat(handle.fileno()).st_size == 0:
+                raise VideoError("empty file (0 bytes)")
+            return _sample(av, handle, step, max_frames, budget)
+    except OSError as exc:
+        raise VideoError(f"cannot read file ({exc.strerror or type(exc).__name__})") from None
+
+
+def frame_image(path: str | os.PathLike, moment: float) -> Image.Image:
+    """The frame shown at `moment` (seconds) of the video at `path`, upright. Raises VideoError."""
+    import av
+
+    try:
+        with av.open(os.fspath(path), mode="r") as container:
+            if not container.streams.video:
+                raise VideoError("no video stream (an audio-only file?)")
+            stream = container.streams.video[0]
+            frame = _frame_at(container, stream, moment)
+            if frame is None:
+                raise VideoError(f"no frame at {moment:.1f} s")
+            return _upright(frame)
+    except av.FFmpegError as exc:
+        raise VideoError(f"damaged or unreadable video ({' '.join(str(exc).split()) or type(exc).__name__})") from None
+
+
+def _sample(av, handle, step: float, max_frames: int, budget: float) -> SampledVideo:
     started = time.monotonic()
     try:
-        with av.open(io.BytesIO(data), mode="r") as container:
+        with av.open(handle, mode="r") as container:
             if not container.streams.video:
                 raise VideoError("no video stream (an audio-only file?)")
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
             duration = _duration(container, stream)
             used_step, moments = sample_times(duration, step, max_frames)
-            sampled = SampledVideo(duration, (stream.codec_context.width, stream.codec_context.height), used_step)
+            sampled = SampledVideo(duration, (stream.codec_context.width, stream.codec_context.height), used_step,
+                                   tags={str(k).lower(): str(v) for k, v in container.metadata.items()},
+                                   format=container.format.name)
             for moment in moments:
                 if time.monotonic() - started > budget:
                     sampled.complete = False
@@ -99,9 +173,11 @@ def sample_frames(data: bytes, step: float = DEFAULT_STEP, max_frames: int = DEF
                     break
                 if sampled.frames and frame.time <= sampled.frames[-1].time:
                     continue  # two moments within one frame's span (a still, a short clip)
-                sampled.frames.append(VideoFrame(float(frame.time), frame.to_image()))
+                sampled.frames.append(VideoFrame(float(frame.time), _upright(frame)))
     except av.FFmpegError as exc:
         raise VideoError(f"damaged or unreadable video ({' '.join(str(exc).split()) or type(exc).__name__})") from None
     if not sampled.frames:
         raise VideoError("no frame could be decoded from the video stream")
+    if sampled.frames[0].image.size != sampled.size:  # turned upright: the size as shown
+        sampled.size = sampled.frames[0].image.size
     return sampled

@@ -13,6 +13,9 @@ to the cache folder (index_snapshot.py), so the next process opens them instead 
 A query's terms are embedded (text by the text encoder, images from their stored embedding when the
 photo is in the library, else by the image encoder), weighted, summed and L2-normalised; scores are
 cosine similarities of that vector with each photo's. Filters become a set of allowed photo ids.
+
+Videos are scored by their best sampled frame (frame_index.py): a result for a video carries that
+frame's moment (`time`, seconds) and the video's `duration`.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from clipdesk.library.store import IN_LIBRARY, Library, embedding_model_key, sou
 from clipdesk.runtime.encoders import ClipModel
 from clipdesk.runtime.package import ModelPackage
 from clipdesk.search import DEFAULT_K
+from clipdesk.search.frame_index import FrameIndex
 from clipdesk.search.index_snapshot import load_snapshot, save_snapshot, snapshot_path
 from clipdesk.search.query import IMAGE, Filters, Query, parse_query
 from clipdesk.search.vector_index import VectorIndex
@@ -50,11 +54,16 @@ class SearchResult:
     path: str  # os.fsdecode form (see library/pathnames.py)
     score: float | None  # cosine similarity; None for a query made of filters only
     stack: tuple[str, ...] = ()  # every file of the photo's stack (RAW + JPEG), `path` first; empty for none
+    time: float | None = None  # a video's best-matching moment (seconds); None for photos and filter-only queries
+    duration: float | None = None  # a video's length (seconds); None for photos
 
     def to_dict(self) -> dict:
         data = {"path": self.path, "score": None if self.score is None else round(float(self.score), 6)}
         if self.stack:
             data["stack"] = list(self.stack)
+        if self.duration is not None:
+            data["duration"] = round(self.duration, 3)
+            data["time"] = None if self.time is None else round(self.time, 3)
         return data
 
 
@@ -109,6 +118,7 @@ class Searcher:
         self.model_key = embedding_model_key(self.clip.package)
         self.dim = self.clip.package.manifest.embed_dim  # a stored vector of another width is damage
         self._index: VectorIndex | None = None
+        self._frames = FrameIndex(self.dim)
         self._marker = 0
         self._loaded = False
         self._allowed_cache: tuple[tuple, np.ndarray] | None = None
@@ -127,6 +137,7 @@ class Searcher:
         if not self._loaded:
             self._index, self._marker = self._open_index()
             self._loaded = True
+            self._update_frames(None)
             return self._index
         if self.library.change_marker() == self._marker:
             return self._index
@@ -136,8 +147,20 @@ class Searcher:
         if self._index is not None:
             self._index.remove(changes.removed_ids)
             self._index.upsert(changes.photo_ids, changes.vectors)
+        self._update_frames(np.concatenate([changes.photo_ids, changes.removed_ids]))
         self._marker = changes.marker
         return self._index
+
+    def _update_frames(self, changed: np.ndarray | None) -> None:
+        """Read the frames of the `changed` photo ids (None: of every video) into the frame index, and keep
+        videos with frames out of the photo index: their frames score them."""
+        if changed is not None and not len(changed):
+            return
+        ids, times, vectors = self.library.video_frames(self.model_key, None if changed is None else changed.tolist(),
+                                                        self.dim)
+        self._frames.replace(np.unique(ids) if changed is None else changed, ids, times, vectors)
+        if self._index is not None and len(ids):
+            self._index.remove(np.unique(ids))
 
     def _open_index(self) -> tuple[VectorIndex | None, int]:
         opened = self._open_snapshot() if self.snapshots else None
@@ -200,13 +223,15 @@ class Searcher:
 
     def _require_index(self) -> VectorIndex:
         index = self.refresh()
-        if index is None or len(index) == 0:
+        if (index is None or len(index) == 0) and not len(self._frames):
             others = [name for name in self.library.embedding_models() if name != self.model_key]
             hint = (f" (it has photos indexed with {', '.join(others)}; pass that --model or re-index)"
                     if others else "")
             # Nothing indexed with any model: the library is empty (a GUI says "Add a folder").
             error = ClipdeskError if others else EmptyLibraryError
             raise error(f"no photos are indexed with model {self.clip.name}{hint}; run `clipdesk index FOLDER` first")
+        if index is None:  # videos only, and their frames came in through the change log
+            index = self._index = VectorIndex(self.dim)
         if index.dim != self.clip.package.manifest.embed_dim:
             raise ClipdeskError(f"the library's {self.model_key} vectors have {index.dim} dimensions but the model "
                                 f"has {self.clip.package.manifest.embed_dim}; re-index the library")
@@ -229,20 +254,31 @@ class Searcher:
         vector = self.query_vector(query, prompt)
         allowed = None if query.filters.empty else self.allowed_ids(query.filters)
         # Twice k: the members of a stack rank side by side and are shown once.
-        ids, scores = index.search(vector, 2 * k, allowed)
+        ids, scores = index.search(vector, 2 * k, allowed) if len(index) else (np.zeros(0, np.int64), np.zeros(0))
+        moments = np.full(len(ids), np.nan, np.float32)
+        video_ids, video_scores, video_moments = self._frames.best(vector, allowed)
+        if len(video_ids):  # videos by their best frame, merged in by score
+            ids, scores = np.concatenate([ids, video_ids[:2 * k]]), np.concatenate([scores, video_scores[:2 * k]])
+            moments = np.concatenate([moments, video_moments[:2 * k]])
+            order = np.argsort(-scores, kind="stable")[:2 * k]
+            ids, scores, moments = ids[order], scores[order], moments[order]
         paths = self.library.photo_paths(ids)
         # A photo deleted after the index caught up has no path: leave it out.
-        return self._one_per_stack([(int(photo_id), path, float(score))
-                                    for photo_id, path, score in zip(ids, paths, scores) if path is not None], k)
+        return self._one_per_stack([(int(photo_id), path, float(score), None if np.isnan(moment) else float(moment))
+                                    for photo_id, path, score, moment in zip(ids, paths, scores, moments)
+                                    if path is not None], k)
 
-    def _one_per_stack(self, found: list[tuple[int, str, float | None]], k: int) -> list[SearchResult]:
+    def _one_per_stack(self, found: list[tuple[int, str, float | None, float | None]], k: int) -> list[SearchResult]:
         results = []
-        for rank, shown, members in collapse(self.library.conn, [path for _, path, _ in found])[:k]:
-            photo_id, path, score = found[rank]
-            if shown != path:
-                photo_id = self.library.photo_id(shown)
-            results.append(SearchResult(photo_id, shown, score, tuple(members)))
-        return results
+        for rank, shown, members in collapse(self.library.conn, [path for _, path, _, _ in found])[:k]:
+            photo_id, path, score, moment = found[rank]
+            if shown != path:  # a stack shown by its still: the moment was its video's
+                photo_id, moment = self.library.photo_id(shown), None
+            results.append(SearchResult(photo_id, shown, score, tuple(members), moment))
+        durations = self.library.durations(result.photo_id for result in results)
+        return [SearchResult(result.photo_id, result.path, result.score, result.stack, result.time,
+                             durations[result.photo_id]) if result.photo_id in durations else result
+                for result in results]
 
     def query_vector(self, query: Query, prompt: str | None = None) -> np.ndarray:
         """The unit vector a query stands for: the weighted sum of its terms' unit vectors, normalised."""
@@ -275,6 +311,9 @@ class Searcher:
         if photo_id is not None and index is not None and photo_id in index:
             vector = index.vectors([photo_id])[0]
             return vector / max(float(np.linalg.norm(vector)), 1e-12)
+        stored = None if photo_id is None else self.library.embedding(photo_id, self.model_key, self.dim)
+        if stored is not None:  # a video: its vector (the mean of its frames) is not in the photo index
+            return stored
         if not os.path.isfile(expanded):
             raise ClipdeskError(f"{display_path(path)}: no such photo (image terms name a photo file; to search for "
                                 "the words, put them in quotes with a space or leave out the extension)")
@@ -328,7 +367,7 @@ class Searcher:
         rows = self.library.conn.execute(
             f"SELECT id, path FROM photos WHERE {where} AND {IN_LIBRARY} "
             "ORDER BY taken_at IS NULL, taken_at DESC, path LIMIT ?", [*params, 2 * k]).fetchall()
-        return self._one_per_stack([(photo_id, os.fsdecode(path), None) for photo_id, path in rows], k)
+        return self._one_per_stack([(photo_id, os.fsdecode(path), None, None) for photo_id, path in rows], k)
 
     def _folder_path(self, folder: str) -> bytes:
         path = to_db_path(os.path.expanduser(folder))
