@@ -73,7 +73,7 @@ def test_exact_and_near_groups_largest_first(tmp_path):
         add(library, folder, "no-vector-copy.jpg", "hash-e")
         ids, vectors = library.embedding_matrix(MODEL)
         index = VectorIndex.from_vectors(ids, vectors)
-        groups = find_duplicates(library, index, 0.95)
+        groups = find_duplicates(library, index.iter_blocks(), 0.95)
         exact_only = find_duplicates(library, None, 0.95)
     summary = [(g.kind, [os.path.basename(p) for p in g.paths]) for g in groups]
     assert summary == [

@@ -244,3 +244,21 @@ def test_a_mixed_folder_of_everything_a_phone_or_camera_makes(capsys, tmp_path):
     assert run_cli(capsys, "tag", "add", "snack", folder / "IMG_0050.heic")[0] == 0
     code, out, _ = run_cli(capsys, "tag", "list", "--json", folder / "IMG_0050.mov")
     assert "snack" in out, out
+
+
+def test_duplicates_compare_videos_by_their_own_vector_and_never_a_stack_with_itself(capsys, tmp_path):
+    """A video saved again in another container is a near-duplicate of the first; a Live Photo's still and
+    its video, and a RAW and its JPEG, are one shot each, not duplicates."""
+    folder = tmp_path / "shots"
+    folder.mkdir()
+    (folder / "trip.mp4").write_bytes(slideshow(SLIDES))
+    (folder / "trip again.mkv").write_bytes(slideshow(SLIDES, container="matroska"))
+    save_heic(slide(SLIDES[2]), folder / "IMG_0050.heic")
+    (folder / "IMG_0050.mov").write_bytes(slideshow([SLIDES[2]], container="mov"))
+    make_dng(folder / "IMG_0042.dng", real_photo(4), preview=512)
+    real_photo(4).save(folder / "IMG_0042.jpg", quality=90)
+    assert run_cli(capsys, "index", folder)[0] == 0
+    code, out, err = run_cli(capsys, "duplicates", "--json", "--threshold", "0.95")
+    assert code == 0, err
+    groups = [sorted(Path(path).name for path in group["paths"]) for group in json.loads(out)]
+    assert groups == [["trip again.mkv", "trip.mp4"]], groups

@@ -16,14 +16,14 @@ def cmd_duplicates(args) -> int:
 
     with Library() as library:
         try:
-            index = Searcher(library, args.model).index
+            searcher = Searcher(library, args.model)
         except ModelPackageError:
             if args.model is not None:
                 raise
-            index = None
-        if index is None or not len(index):
+            searcher = None
+        if searcher is None or not searcher.item_count:
             log("note: no photos are indexed with the model, so only exact copies are looked for")
-        groups = find_duplicates(library, index, args.threshold)
+        groups = find_duplicates(library, searcher.item_blocks() if searcher else None, args.threshold)
     if args.json:
         print(json_text([group.to_dict() for group in groups]))
     elif not groups:

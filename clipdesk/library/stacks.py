@@ -75,3 +75,18 @@ def collapse(conn, paths: Sequence[str]) -> list[tuple[int, str, list[str]]]:
         else:
             kept.append((rank, path, []))
     return kept
+
+
+def companions(conn, photo_ids: Iterable[int]) -> set[int]:
+    """The ids among `photo_ids` that are a stack's RAW or video beside its still: the still stands for
+    the stack, so these are left out where each shot should count once (near-duplicates)."""
+    ids, found = [int(photo_id) for photo_id in photo_ids], set()
+    for start in range(0, len(ids), 500):  # stay under SQLite's bound-parameter limit
+        part = ids[start:start + 500]
+        for photo_id, path in conn.execute(f"SELECT id, path FROM photos WHERE id IN ({','.join('?' * len(part))})",
+                                           part).fetchall():
+            if _is_companion(path):
+                members = stack_paths(conn, path)
+                if members and to_db_path(members[0]) != path:
+                    found.add(photo_id)
+    return found

@@ -2,7 +2,8 @@
 
 Exact groups come from the stored content hashes. Near groups are the connected components of the graph
 "cosine similarity >= threshold" over one photo per distinct content (byte-identical copies are in their
-exact group, not repeated in near groups), found by a blocked similarity matrix (one block of rows
+exact group, not repeated in near groups; a stack's RAW or Live Photo video is not compared with its own
+still), found by a blocked similarity matrix (one block of rows
 against the blocks after it, so memory stays a few blocks) and union-find. Linking is transitive: A~B
 and B~C put A, B and C in one group even if A and C are further apart; a group's `similarity` is the
 weakest link that joined it. Time grows with the square of the photo count: it is a matrix product of
@@ -12,14 +13,15 @@ the library with itself (see benchmarks/search_duplicates.py for figures).
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 
 from clipdesk.errors import ClipdeskError
+from clipdesk.library.stacks import companions
 from clipdesk.library.store import Library
 from clipdesk.search import DEFAULT_DUPLICATE_THRESHOLD
-from clipdesk.search.vector_index import VectorIndex
 
 EXACT, NEAR = "exact", "near"
 _BLOCK_ROWS = 2048
@@ -95,23 +97,24 @@ def near_duplicate_groups(ids: np.ndarray, vectors: np.ndarray, threshold: float
     return [(group, float(groups.weakest[root])) for root, group in members.items() if len(group) > 1]
 
 
-def find_duplicates(library: Library, index: VectorIndex | None, threshold: float = DEFAULT_DUPLICATE_THRESHOLD,
-                    ) -> list[DuplicateGroup]:
+def find_duplicates(library: Library, blocks: Iterable[tuple[np.ndarray, np.ndarray]] | None,
+                    threshold: float = DEFAULT_DUPLICATE_THRESHOLD) -> list[DuplicateGroup]:
     """Exact and near-duplicate groups, largest first (exact before near at equal size, then by path).
-    Without an index (no embeddings for the model) only exact groups are found."""
+    `blocks`: (ids, float32 vectors) of every item (Searcher.item_blocks); without them (no embeddings for
+    the model) only exact groups are found."""
     if not 0 < threshold <= 1:
         raise ClipdeskError(f"--threshold must be above 0 and at most 1 (got {threshold}); 0.95 finds resized "
                             "or re-saved copies, lower values also group similar shots")
     exact = exact_duplicate_groups(library)
     near: list[tuple[list[int], float]] = []
-    if index is not None and len(index):
-        # One photo per distinct content: copies are already an exact group.
-        copies = {photo_id for group in exact for photo_id in group[1:]}
-        id_blocks, vector_blocks = [], []
-        for ids, vectors in index.iter_blocks():
-            keep = ~np.isin(ids, list(copies)) if copies else slice(None)
-            id_blocks.append(ids[keep])
-            vector_blocks.append(vectors[keep])
+    # One photo per distinct content (copies are already an exact group), and per stack.
+    left_out = {photo_id for group in exact for photo_id in group[1:]}
+    id_blocks, vector_blocks = [], []
+    for ids, vectors in blocks or ():
+        keep = ~np.isin(ids, list(left_out | companions(library.conn, ids.tolist())))
+        id_blocks.append(ids[keep])
+        vector_blocks.append(vectors[keep])
+    if id_blocks:
         ids, vectors = np.concatenate(id_blocks), np.concatenate(vector_blocks)
         vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
         near = near_duplicate_groups(ids, vectors, threshold)

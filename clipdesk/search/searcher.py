@@ -221,6 +221,28 @@ class Searcher:
     def index(self) -> VectorIndex | None:
         return self.refresh()
 
+    @property
+    def item_count(self) -> int:
+        """Photos and videos searchable with this model."""
+        index = self.refresh()
+        return (0 if index is None else len(index)) + len(self._frames.video_ids)
+
+    def item_blocks(self):
+        """(ids int64, float32 vectors) of every item's own vector, a block at a time: the photos' from the
+        index, the videos' (the mean of their frames) from the library."""
+        index = self.refresh()
+        if index is not None:
+            yield from index.iter_blocks()
+        video_ids = self._frames.video_ids.tolist()
+        for start in range(0, len(video_ids), 500):
+            part = video_ids[start:start + 500]
+            rows = self.library.conn.execute(
+                f"SELECT photo_id, vector FROM embeddings WHERE model = ? AND photo_id IN ({','.join('?' * len(part))})",
+                [self.model_key, *part]).fetchall()
+            ids, vectors, _ = sound_vectors(rows, self.dim)
+            if len(ids):
+                yield ids, vectors.astype(np.float32)
+
     def _require_index(self) -> VectorIndex:
         index = self.refresh()
         if (index is None or len(index) == 0) and not len(self._frames):
