@@ -345,8 +345,10 @@ class Library:
                 found[photo_id] = from_db_path(path)
         return [found.get(photo_id) for photo_id in ids]
 
-    def durations(self, ids: Iterable[int]) -> dict[int, float]:
-        """Durations (seconds) of the videos among the given photo ids."""
+    def durations(self, ids: Iterable[int] | None = None) -> dict[int, float]:
+        """Durations (seconds) of the videos among the given photo ids (None: of every video)."""
+        if ids is None:
+            return dict(self.conn.execute("SELECT id, duration FROM photos WHERE duration IS NOT NULL").fetchall())
         ids = list(dict.fromkeys(int(photo_id) for photo_id in ids))
         found: dict[int, float] = {}
         for start in range(0, len(ids), 500):  # stay under SQLite's bound-parameter limit

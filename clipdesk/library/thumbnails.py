@@ -25,7 +25,7 @@ from clipdesk import paths
 from clipdesk.errors import ClipdeskError
 from clipdesk.library.pathnames import PathInput, display_path
 from clipdesk.runtime.preprocess import load_image
-from clipdesk.runtime.video_frames import VideoError, frame_image, is_video, poster, sample_frames
+from clipdesk.runtime.video_frames import VideoError, is_video, still_image
 from clipdesk.sqlite_threads import ThreadConnections, write_transaction
 
 THUMBNAIL_SIZE = 256  # the longer side, in pixels
@@ -62,10 +62,7 @@ def _thumbnail_image(photo_path: str, moment: float | None) -> Image.Image:
     if not is_video(photo_path):
         return load_image(photo_path, draft_size=(THUMBNAIL_MIN_SIZE, 1))
     try:
-        if moment is not None:
-            return frame_image(photo_path, moment)
-        images = [frame.image for frame in sample_frames(photo_path, max_frames=4).frames]
-        return images[poster(images)]
+        return still_image(photo_path, moment)
     except (VideoError, ImportError) as exc:
         raise ClipdeskError(f"{display_path(photo_path)}: {exc}") from None
 

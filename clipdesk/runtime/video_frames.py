@@ -151,6 +151,14 @@ def frame_image(path: str | os.PathLike, moment: float) -> Image.Image:
         raise VideoError(f"damaged or unreadable video ({' '.join(str(exc).split()) or type(exc).__name__})") from None
 
 
+def still_image(path: str | os.PathLike, moment: float | None = None) -> Image.Image:
+    """What stands for a video in a picture: its frame at `moment`, or its poster frame. Raises VideoError."""
+    if moment is not None:
+        return frame_image(path, moment)
+    images = [frame.image for frame in sample_frames(path, max_frames=4).frames]
+    return images[poster(images)]
+
+
 def _sample(av, handle, step: float, max_frames: int, budget: float) -> SampledVideo:
     started = time.monotonic()
     try:

@@ -1,4 +1,5 @@
-"""Handing photos to the rest of the desktop: open with the default app, show in the file manager."""
+"""Handing photos to the rest of the desktop: open with the default app, show in the file manager, play a
+video from a moment."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from collections.abc import Callable
 from PySide6.QtCore import QProcess, QUrl
 from PySide6.QtGui import QDesktopServices, QGuiApplication
 
+from clipdesk.runtime.video_frames import clock
 from clipdesk.ui.workers import Lane
 
 MAX_OPEN = 20  # opening hundreds of viewers at once helps nobody
@@ -56,3 +58,36 @@ def show_in_folder(path: str, failed: Callable[[str], None] | None = None) -> No
         lane.submit(_ask_file_manager, uri, on_done=lambda shown: None if shown else _open_folder(path, failed))
         return
     _open_folder(path, failed)
+
+
+# Players that start at a moment when asked on their command line, in order of preference. A system's
+# default opener (xdg-open, open, start) cannot be told where to start.
+PLAYERS = (("mpv", "--start={seconds}"), ("vlc", "--start-time={seconds}"), ("celluloid", "--mpv-start={seconds}"))
+_VLC_ELSEWHERE = ("/Applications/VLC.app/Contents/MacOS/VLC", r"C:\Program Files\VideoLAN\VLC\vlc.exe")
+
+
+def _player() -> tuple[str, str] | None:
+    for name, option in PLAYERS:
+        found = shutil.which(name)
+        if found:
+            return found, option
+    for path in _VLC_ELSEWHERE:
+        if os.path.isfile(path):
+            return path, "--start-time={seconds}"
+    return None
+
+
+def play_video(path: str, moment: float | None) -> str | None:
+    """Play a video from `moment` (seconds) in a player that can start there, else from the start in the
+    default app. Returns a one-line note when it could not start at the moment, or could not play at all."""
+    player = _player() if moment else None
+    if player is not None:
+        program, option = player
+        if QProcess.startDetached(program, [option.format(seconds=f"{moment:.2f}"), path])[0]:
+            return None
+    if not QDesktopServices.openUrl(QUrl.fromLocalFile(path)):
+        return f"Could not play {os.path.basename(path)}: {NO_OPENER}"
+    if moment:
+        return ("Playing from the start: no player that can start at a moment (mpv or VLC) was found; "
+                "the match is at " + clock(moment))
+    return None

@@ -75,6 +75,8 @@ class ResultSet:
     # The sample library, when the library also holds the user's photos: (its folder, whether these results
     # include it). None: nothing to say (no sample library, or nothing else beside it).
     sample: tuple[str, bool] | None = None
+    # Videos among the results: photo id -> (the best frame's moment or None, duration), in seconds.
+    videos: dict[int, tuple[float | None, float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # Made where the results are made (a worker), not on the UI thread: 100,000 names take a while.
@@ -300,7 +302,10 @@ class LibraryService(QObject):
                                                     tag=filters.tags[0] if filters.tags else None,
                                                     exclude=filters.exclude_folders[0] if filters.exclude_folders
                                                     else None)
-            return seq, text, ResultSet(text, ids, paths, None, tag_view, folder_view, sample=sample), None
+            durations = self.library.durations()
+            videos = {int(i): (None, durations[int(i)]) for i in ids if int(i) in durations} if durations else {}
+            return seq, text, ResultSet(text, ids, paths, None, tag_view, folder_view, sample=sample,
+                                        videos=videos), None
         scored = bool(query.terms)
         try:
             results = self._searcher.search(query, k=RANKED_RESULTS if scored else ALL_MATCHES)
@@ -312,8 +317,9 @@ class LibraryService(QObject):
         scores = np.fromiter((r.score for r in results), np.float32, len(results)) if scored else None
         unread = self._searcher.unread_words(query) if scored else []
         note = unread_note(self._searcher.clip.name, unread) if unread else ""
+        videos = {r.photo_id: (r.time, r.duration) for r in results if r.duration is not None}
         return seq, text, ResultSet(text, ids, [r.path for r in results], scores, tag_view, folder_view,
-                                    note=note, sample=sample), None
+                                    note=note, sample=sample, videos=videos), None
 
     def _deliver(self, outcome) -> None:
         if outcome is None or self._is_stale(outcome[0]):

@@ -81,6 +81,14 @@ class PageStack(QStackedWidget):
         return page.sizeHint() if page is not None else super().sizeHint()
 
 
+def how_many(count: int, videos: int) -> str:
+    """"12 photos", "1 video", "11 photos and 1 video": videos are named only when there are some."""
+    photos = count - videos
+    parts = [f"{photos:,} photo{'s' if photos != 1 else ''}"] if photos or not videos else []
+    parts += [f"{videos:,} video{'s' if videos != 1 else ''}"] if videos else []
+    return " and ".join(parts)
+
+
 class MainWindow(QMainWindow):
 
     def __init__(self, service: LibraryService | None = None, parent=None):
@@ -449,11 +457,11 @@ class MainWindow(QMainWindow):
         else:
             title = f"“{results.query}”"
         self.view_title.setText(title)
-        noun = "photo" if count == 1 else "photos"
+        amount = how_many(count, len(results.videos))
         if results.scores is None:
-            subtitle = f"{count:,} {noun}"
+            subtitle = amount
         else:  # a ranked query shows the best RANKED_RESULTS of the library
-            subtitle = f"{'best ' if count == RANKED_RESULTS else ''}{count:,} {noun}, most similar first"
+            subtitle = f"{'best ' if count == RANKED_RESULTS else ''}{amount}, most similar first"
         self.view_subtitle.setText(subtitle)
         self.grid.empty_text = self._empty_text()
         self._selection_changed()

@@ -18,6 +18,7 @@ from PySide6.QtGui import (QColor, QDrag, QFont, QImage, QKeySequence, QLinearGr
 from PySide6.QtWidgets import QAbstractItemView, QFrame, QListView, QMenu, QStyle, QStyledItemDelegate
 
 from clipdesk.library.pathnames import display_path
+from clipdesk.runtime.video_frames import clock
 from clipdesk.ui.icons import icon, tinted_pixmap
 from clipdesk.ui.library_service import ResultSet
 from clipdesk.ui.thumbnails import PixmapCache, ThumbnailLoader
@@ -28,6 +29,7 @@ PATH_ROLE = Qt.ItemDataRole.UserRole + 2
 SCORE_ROLE = Qt.ItemDataRole.UserRole + 3
 THUMBNAIL_ROLE = Qt.ItemDataRole.UserRole + 4  # QPixmap, or None while loading
 FAILED_ROLE = Qt.ItemDataRole.UserRole + 5  # the reason a thumbnail cannot be shown, or None
+VIDEO_ROLE = Qt.ItemDataRole.UserRole + 6  # a video's (best moment or None, duration) in seconds; None for photos
 
 DEFAULT_CELL, MIN_CELL, MAX_CELL = 176, 112, 320
 GAP = 6  # between cells, and around the thumbnail inside its cell
@@ -66,6 +68,11 @@ class PhotoGridModel(QStringListModel):
         self.results = results
         self._row_of = dict(zip(results.ids.tolist(), range(len(results))))
         self._failed.clear()
+        # A video found by a query shows the frame that matched: not the one an earlier query showed.
+        moments = {photo_id: moment for photo_id, (moment, _) in results.videos.items() if moment is not None}
+        self._cache.discard([photo_id for photo_id in results.videos if self.loader.moment(photo_id) !=
+                             moments.get(photo_id)])
+        self.loader.set_moments(moments)
         self.setStringList(results.names)  # resets the model
         self.loader.forget_pending()
 
@@ -88,6 +95,10 @@ class PhotoGridModel(QStringListModel):
         scores = self.results.scores
         return None if scores is None else float(scores[row])
 
+    def video(self, row: int) -> tuple[float | None, float] | None:
+        """(best moment or None, duration) in seconds for a video; None for a photo."""
+        return self.results.videos.get(self.photo_id(row))
+
     # --- the model's answers (rowCount and index are QStringListModel's) ---
 
     def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
@@ -107,6 +118,9 @@ class PhotoGridModel(QStringListModel):
             lines = [self.results.names[row]]
             if score is not None:
                 lines.append(f"similarity {score:.3f}")
+            video = self.video(row)
+            if video is not None:
+                lines.append(f"video, {clock(video[1])}" + (f", best at {clock(video[0])}" if video[0] is not None else ""))
             lines.append(display_path(os.path.dirname(self.path(row))))
             return "\n".join(lines)
         if role == ID_ROLE:
@@ -117,6 +131,8 @@ class PhotoGridModel(QStringListModel):
             return self.score(row)
         if role == FAILED_ROLE:
             return self._failed.get(self.photo_id(row))
+        if role == VIDEO_ROLE:
+            return self.video(row)
         return None
 
     def mimeTypes(self) -> list[str]:
@@ -184,6 +200,9 @@ class PhotoDelegate(QStyledItemDelegate):
             self._placeholder(painter, rect, palette, failed=index.data(FAILED_ROLE) is not None)
         if hovered:
             self._caption(painter, rect, index)
+        video = index.data(VIDEO_ROLE)
+        if video is not None:
+            self._video_badge(painter, rect, video)
         painter.setClipping(False)
 
         if selected:
@@ -228,6 +247,22 @@ class PhotoDelegate(QStyledItemDelegate):
         painter.drawText(text_rect, align | Qt.AlignmentFlag.AlignLeft, name)
         if score_text:
             painter.drawText(text_rect, align | Qt.AlignmentFlag.AlignRight, score_text)
+
+    def _video_badge(self, painter: QPainter, rect: QRectF, video: tuple[float | None, float]) -> None:
+        """Top right, on every video: "▶ 1:30", or "▶ 0:42 / 1:30" where a query matched a moment."""
+        moment, duration = video
+        text = "▶ " + (f"{clock(moment)} / " if moment is not None else "") + clock(duration)
+        font = QFont(painter.font())
+        font.setPointSizeF(max(7.5, font.pointSizeF() * 0.85))
+        painter.setFont(font)
+        metrics = painter.fontMetrics()
+        badge = QRectF(0, 0, metrics.horizontalAdvance(text) + 12, metrics.height() + 4)
+        badge.moveTopRight(QPoint(int(rect.right() - 6), int(rect.top() + 6)))
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QColor(0, 0, 0, 160))
+        painter.drawRoundedRect(badge, 4, 4)
+        painter.setPen(QColor(255, 255, 255))
+        painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, text)
 
     def _check_badge(self, painter: QPainter, rect: QRectF, accent: QColor) -> None:
         badge = QRectF(rect.left() + 7, rect.top() + 7, 20, 20)

@@ -3,7 +3,8 @@ field to add or remove a tag.
 
 Opened by double-click or Space on the grid; Left/Right (or the previous/next buttons) step through the
 grid's photos, Space or Escape close it. The photo is decoded (scaled to the screen) on a worker thread;
-the thumbnail shows until it arrives.
+the thumbnail shows until it arrives. A video shows the frame its query matched (or its poster frame),
+with a button that plays it from that moment.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from PySide6.QtWidgets import (QCompleter, QDialog, QFormLayout, QHBoxLayout, QL
 
 from clipdesk.library.exif import camera_name
 from clipdesk.library.pathnames import display_path
+from clipdesk.runtime.video_frames import clock
 from clipdesk.tagging.tags import USER
+from clipdesk.ui import desktop
 from clipdesk.ui.elided_label import ElidedLabel
 from clipdesk.ui.icons import icon
 from clipdesk.ui.library_service import LibraryService, PhotoDetails
@@ -91,7 +94,9 @@ def describe(details: PhotoDetails) -> list[tuple[str, str]]:
         rows.append(("Camera", camera))
     if meta.width and meta.height:
         rows.append(("Size", f"{meta.width:,} × {meta.height:,} px" + (f" · {meta.format}" if meta.format else "")))
-    if details.stack:  # RAW + JPEG of one shot: both files exist, shown as one
+    if meta.duration is not None:
+        rows.append(("Length", clock(meta.duration)))
+    if details.stack:  # RAW + JPEG, or a Live Photo's still + video, of one shot: shown as one
         rows.append(("Files", " + ".join(os.path.basename(path) for path in details.stack)))
     if photo.size is not None:
         rows.append(("File", f"{photo.size / 2**20:.1f} MB" if photo.size >= 2**20 else f"{photo.size / 1024:.0f} KB"))
@@ -164,6 +169,12 @@ class PhotoView(QDialog):
         self.similar_button.setObjectName("primary")
         self.open_button = QPushButton(icon("open"), "Open", self)
         self.folder_button = QPushButton(icon("folder"), "Show in folder", self)
+        self.play_button = QPushButton("▶ Play", self)
+        self.play_button.setAutoDefault(False)
+        self.play_button.clicked.connect(self._play)
+        self.play_note = QLabel(self)
+        self.play_note.setObjectName("muted")
+        self.play_note.setWordWrap(True)
         self.similar_button.clicked.connect(self._find_similar)
         self.open_button.clicked.connect(lambda: self.openRequested.emit([self.model.path(self.row)]))
         self.folder_button.clicked.connect(lambda: self.showInFolderRequested.emit(self.model.path(self.row)))
@@ -187,6 +198,8 @@ class PhotoView(QDialog):
         tag_row.addWidget(self.tag_button)
         info.addLayout(tag_row)
         info.addStretch(1)
+        info.addWidget(self.play_button)
+        info.addWidget(self.play_note)
         info.addWidget(self.similar_button)
         row = QHBoxLayout()
         row.addWidget(self.open_button)
@@ -243,15 +256,23 @@ class PhotoView(QDialog):
         # Zero-width spaces after separators let a long path wrap.
         self.folder.setText(display_path(os.path.dirname(path)).replace(os.sep, os.sep + "\u200b"))
         score = self.model.score(row)
-        self.score.setText(f"Similarity to the query: <b>{score:.3f}</b>" if score is not None else "")
+        video = self.model.video(row)
+        moment = video[0] if video else None
+        at = f" at <b>{clock(moment)}</b>" if moment is not None else ""
+        self.score.setText(f"Similarity to the query: <b>{score:.3f}</b>{at}" if score is not None else "")
         self.score.setVisible(score is not None)
+        self.play_button.setVisible(video is not None)
+        self.play_button.setText(f"▶ Play from {clock(moment)}" if moment is not None else "▶ Play")
+        self.play_note.clear()
+        self.play_note.hide()
         self.previous_button.setEnabled(row > 0)
         self.next_button.setEnabled(row + 1 < self.model.rowCount())
         self._set_facts([])
         self.tags.setText("…")
         self._user_tags = set()
         self.canvas.set_pixmap(self.model.data(self.model.index(row), THUMBNAIL_ROLE))
-        self._lane.submit(self._decode, self.photo_id, path, on_done=self._decoded, on_error=self._decode_failed)
+        self._lane.submit(self._decode, self.photo_id, path, moment, on_done=self._decoded,
+                          on_error=self._decode_failed)
         self.service.photo_details(self.photo_id, on_done=self._details)
         self.rowChanged.emit(row)
         if not self.isVisible():
@@ -261,8 +282,14 @@ class PhotoView(QDialog):
         self.activateWindow()
 
     @staticmethod
-    def _decode(photo_id: int, path: str) -> tuple[int, QImage]:
-        return photo_id, read_image(path, PREVIEW_MAX_SIDE)
+    def _decode(photo_id: int, path: str, moment: float | None) -> tuple[int, QImage]:
+        return photo_id, read_image(path, PREVIEW_MAX_SIDE, moment)
+
+    def _play(self) -> None:
+        video = self.model.video(self.row)
+        note = desktop.play_video(self.model.path(self.row), video[0] if video else None)
+        self.play_note.setText(note or "")
+        self.play_note.setVisible(bool(note))
 
     def _decoded(self, outcome) -> None:
         photo_id, image = outcome

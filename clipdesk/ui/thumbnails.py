@@ -6,7 +6,8 @@ requests are dropped once the stack is full (they are asked again if the cell co
 worker takes up to BATCH of the newest requests, reads their content hashes from the library in one
 query (`Library.content_hashes`), reads their JPEGs from the thumbnail cache, makes one the cache lost
 (`ThumbnailCache.make`; only then is the photo's path read), and crops each to a square of the
-cell's size; the UI thread only turns the finished QImage into a pixmap.
+cell's size; the UI thread only turns the finished QImage into a pixmap. A video found by a query
+shows its frame at the moment that matched (`set_moments`), any other video its poster frame.
 
 The side asked for is in device pixels (a HiDPI screen asks for twice the cell). Where the cached
 thumbnail (256 px on its longer side) would have to be enlarged to cover it, as at high zoom or on
@@ -24,8 +25,9 @@ from PySide6.QtGui import QImage, QImageReader, QPixmap
 
 from clipdesk.errors import ClipdeskError
 from clipdesk.library.store import Library
-from clipdesk.library.thumbnails import thumbnail_cache
+from clipdesk.library.thumbnails import frame_thumbnail_key, thumbnail_cache
 from clipdesk.runtime.raw import is_raw
+from clipdesk.runtime.video_frames import VideoError, is_video, still_image
 from clipdesk.ui.workers import Lane, one_line
 
 MAX_PENDING = 400
@@ -44,8 +46,14 @@ def cover_square(image: QImage, side: int) -> QImage:
     return scaled.copy(QRect(x, y, side, side))
 
 
-def read_image(path: str, max_side: int | None = None) -> QImage:
-    """A photo as an upright QImage, scaled down to fit max_side while decoding. Safe off the UI thread."""
+def read_image(path: str, max_side: int | None = None, moment: float | None = None) -> QImage:
+    """A photo as an upright QImage, scaled down to fit max_side while decoding; a video as its frame at
+    `moment` (seconds), or its poster frame. Safe off the UI thread."""
+    if is_video(path):
+        try:
+            return _qimage(still_image(path, moment), max_side)
+        except (VideoError, ImportError) as exc:
+            raise ClipdeskError(f"cannot show {path}: {exc}") from None
     if is_raw(path):  # Qt would show a RAW's small TIFF thumbnail, at best: LibRaw's preview or demosaic
         return _read_with_clipdesk(path, max_side, "not an image Qt reads")
     reader = QImageReader(path)
@@ -68,6 +76,12 @@ def _read_with_clipdesk(path: str, max_side: int | None, qt_error: str) -> QImag
         image = load_image(path, draft_size=max_side)
     except ClipdeskError:
         raise ClipdeskError(f"cannot show {path}: {qt_error}") from None
+    return _qimage(image, max_side)
+
+
+def _qimage(image, max_side: int | None) -> QImage:
+    """A Pillow image as an RGB QImage, shrunk to fit max_side."""
+    image = image.convert("RGB")
     if max_side:
         image.thumbnail((max_side, max_side))
     data = image.tobytes()
@@ -102,6 +116,14 @@ class ThumbnailLoader(QObject):
         self._stack: OrderedDict[tuple[int, int], None] = OrderedDict()  # newest last
         self._running = 0
         self._stopped = False
+        self._moments: dict[int, float] = {}  # video id -> the moment to show (a query's best frame)
+
+    def set_moments(self, moments: dict[int, float]) -> None:
+        with self._lock:
+            self._moments = dict(moments)
+
+    def moment(self, photo_id: int) -> float | None:
+        return self._moments.get(int(photo_id))
 
     def request(self, photo_id: int, side: int) -> None:
         key = (int(photo_id), int(side))
@@ -162,17 +184,19 @@ class ThumbnailLoader(QObject):
         if not content_hash:
             raise ClipdeskError("this photo is no longer in the library")
         cache = thumbnail_cache()
-        jpeg = cache.get(content_hash)
+        moment = self.moment(photo_id)
+        key = content_hash if moment is None else frame_thumbnail_key(content_hash, moment)
+        jpeg = cache.get(key)
         if jpeg is None:  # the cache lost it: make it again from the photo
             path = self.library.photo_paths([photo_id])[0]
             if path is None:
                 raise ClipdeskError("this photo is no longer in the library")
-            jpeg = cache.make(path, content_hash)
+            jpeg = cache.make(path, content_hash, moment)
         image = QImage.fromData(jpeg, "JPEG")
         if not image.isNull() and min(image.width(), image.height()) < side:
             image = self._sharper(photo_id, side, image)
         if image.isNull():  # a damaged entry: dropped, so the next request makes it again
-            cache.discard(content_hash)
+            cache.discard(key)
             raise ClipdeskError("damaged thumbnail in the cache; it is made again when shown next")
         return cover_square(image, side)
 
@@ -180,7 +204,7 @@ class ThumbnailLoader(QObject):
         """The photo at the size that covers `side`, or the cached thumbnail where the photo cannot be read
         (a disconnected drive): softer, but shown."""
         path = self.library.photo_paths([photo_id])[0]
-        if path is None:
+        if path is None or is_video(path):  # a video's frames are its thumbnails' size: decoding again gains little
             return thumbnail
         try:
             image = read_covering(path, side)
@@ -216,6 +240,10 @@ class PixmapCache:
 
     def clear(self) -> None:
         self._items.clear()
+
+    def discard(self, photo_ids) -> None:
+        for photo_id in photo_ids:
+            self._items.pop(photo_id, None)
 
     def __len__(self) -> int:
         return len(self._items)

@@ -1,0 +1,91 @@
+"""Videos in the app, with the bundled model: a query shows the video at the frame that matched, with its
+moment and length on the tile, and the photo view plays it from there in a player that can start at a
+moment."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QImage
+from test_ui_support import app, bundled_dir, open_window, press, wait_focus_in, wait_indexed, wait_model  # noqa: F401
+
+from clipdesk.ui.photo_grid import THUMBNAIL_ROLE, VIDEO_ROLE
+from video_files import SECONDS_EACH, SIDE, SLIDES, slide, slideshow
+
+ROOT = Path(__file__).resolve().parents[1]
+BANANA = SLIDES.index("banana (Fluent Emoji).png")
+
+
+def closest_slide(image: QImage) -> int:
+    image = image.convertToFormat(QImage.Format.Format_RGB888).scaled(SIDE, SIDE)
+    pixels = np.frombuffer(image.constBits(), np.uint8).reshape(SIDE, image.bytesPerLine())[:, :SIDE * 3]
+    pixels = pixels.reshape(SIDE, SIDE, 3).astype(np.float32)
+    return int(np.argmin([np.abs(pixels - np.asarray(slide(name), np.float32)).mean() for name in SLIDES]))
+
+
+@pytest.fixture
+def video_window(tmp_path, bundled_dir, open_window, qtbot):
+    name = (ROOT / "resources" / "models" / "DEFAULT").read_text().strip()
+    (bundled_dir / name).symlink_to(ROOT / "resources" / "models" / name, target_is_directory=True)
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    (folder / "slides.mp4").write_bytes(slideshow(SLIDES))
+    shutil.copy(ROOT / "resources" / "sample-library" / SLIDES[0], folder / "apple.png")
+    window = open_window()
+    wait_model(qtbot, window, name)
+    window.add_folders([str(folder)])
+    wait_indexed(qtbot, window, 2)
+    return window, folder
+
+
+def test_a_query_shows_the_matching_frame_and_plays_from_that_moment(video_window, qtbot, tmp_path, monkeypatch):
+    window, folder = video_window
+    window.search_bar.field.setFocus()
+    wait_focus_in(qtbot, window)
+    qtbot.keyClicks(window.search_bar.field, "banana")
+    qtbot.waitUntil(lambda: window.results.query == "banana" and len(window.results) == 2, timeout=20000)
+    assert window.view_subtitle.text() == "1 photo and 1 video, most similar first"
+    model = window.grid_model
+    assert model.path(0).endswith("slides.mp4")
+    moment, duration = model.index(0).data(VIDEO_ROLE)
+    start = BANANA * SECONDS_EACH
+    assert start - 2 <= moment <= start + SECONDS_EACH + 2 and duration == pytest.approx(10, abs=0.25)
+    assert model.index(1).data(VIDEO_ROLE) is None  # the apple is a photo
+    assert f"best at 0:0{int(moment)}" in model.index(0).data(Qt.ItemDataRole.ToolTipRole)
+    # The tile shows the frame that matched, not the video's poster.
+    model.index(0).data(THUMBNAIL_ROLE)
+    qtbot.waitUntil(lambda: model.index(0).data(THUMBNAIL_ROLE) is not None, timeout=20000)
+    assert closest_slide(model.index(0).data(THUMBNAIL_ROLE).toImage()) == BANANA
+
+    # A player that starts at a moment: the first on PATH is used (here one that writes down how it was run).
+    bin_dir, record = tmp_path / "bin", tmp_path / "played.txt"
+    bin_dir.mkdir()
+    player = bin_dir / "mpv"
+    player.write_text(f"#!/bin/sh\nprintf '%s\\n' \"$@\" > '{record}'\n")
+    player.chmod(player.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+
+    window.grid.setFocus()
+    wait_focus_in(qtbot, window)
+    press(qtbot, Qt.Key.Key_Home)
+    press(qtbot, Qt.Key.Key_Space)  # the photo view
+    view = window.photo_view
+    qtbot.waitUntil(view.isVisible)
+    assert view.play_button.isVisible() and view.play_button.text() == f"▶ Play from 0:0{int(moment)}"
+    qtbot.waitUntil(lambda: view.canvas.pixmap is not None and view.canvas.pixmap.width() >= SIDE, timeout=20000)
+    assert closest_slide(view.canvas.pixmap.toImage()) == BANANA
+    qtbot.waitUntil(lambda: any(view.facts.itemAt(i).widget().text() == "0:10" for i in range(view.facts.count())
+                                if view.facts.itemAt(i).widget() is not None), timeout=10000)
+    qtbot.mouseClick(view.play_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(record.exists, timeout=10000)
+    qtbot.waitUntil(lambda: len(record.read_text().splitlines()) == 2, timeout=10000)
+    assert record.read_text().splitlines() == [f"--start={moment:.2f}", str(folder / "slides.mp4")]
+    assert not view.play_note.isVisible()
+    press(qtbot, Qt.Key.Key_Right)  # the apple photo: nothing to play
+    assert not view.play_button.isVisible()
