@@ -82,3 +82,28 @@ def test_a_video_given_as_a_path_is_sampled_like_its_bytes(tmp_path):
                                                 (3723, "1:02:03")])
 def test_moments_and_lengths_read_like_a_player_shows_them(seconds, shown):
     assert clock(seconds) == shown
+
+
+def test_a_portrait_phone_video_stored_sideways_comes_out_upright():
+    """Phones store portrait video as landscape frames with a display matrix of -90 degrees (turn clockwise
+    to show; what ffprobe reports for an iPhone's portrait video). Sampled frames and the size are as shown."""
+    import io
+
+    import av
+
+    upright = Image.new("RGB", (64, 128), (0, 0, 255))
+    upright.paste((255, 0, 0), (0, 0, 64, 64))  # red on top
+    stored = upright.rotate(90, expand=True)  # as the sensor wrote it: turned a quarter counterclockwise
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format="mp4") as container:
+        stream = container.add_stream("mpeg4", rate=5)
+        stream.width, stream.height = stored.size
+        stream.pix_fmt = "yuv420p"
+        stream.set_display_rotation(-90)
+        for _ in range(10):
+            container.mux(stream.encode(av.VideoFrame.from_image(stored)))
+        container.mux(stream.encode(None))
+    video = sample_frames(buffer.getvalue(), step=1.0)
+    assert video.size == (64, 128)
+    pixels = np.asarray(video.frames[0].image, np.float32)
+    assert np.abs(pixels - np.asarray(upright, np.float32)).mean() < 8
