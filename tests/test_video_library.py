@@ -233,6 +233,8 @@ def test_a_mixed_folder_of_everything_a_phone_or_camera_makes(capsys, tmp_path):
     code, out, _ = run_cli(capsys, "errors", "--json")
     errors = {Path(record["path"]).name: record["error"] for record in json.loads(out)}
     assert set(errors) == set(bad), errors
+    code, out, _ = run_cli(capsys, "info", "--json")
+    assert (json.loads(out)["photos"], json.loads(out)["problems"]) == (len(listed), len(bad))  # a stack counts once
     assert errors["voice memo.mp4"].startswith("no video stream")
     assert errors["empty.mp4"].startswith("empty file")
     assert errors["broken.mov"].startswith("damaged or unreadable video")
@@ -244,6 +246,8 @@ def test_a_mixed_folder_of_everything_a_phone_or_camera_makes(capsys, tmp_path):
     assert run_cli(capsys, "tag", "add", "snack", folder / "IMG_0050.heic")[0] == 0
     code, out, _ = run_cli(capsys, "tag", "list", "--json", folder / "IMG_0050.mov")
     assert "snack" in out, out
+    code, out, _ = run_cli(capsys, "tag", "list", "--json")
+    assert [(row["name"], row["photos"]) for row in json.loads(out)] == [("snack", 1)]  # one shot, two files
 
 
 def test_duplicates_compare_videos_by_their_own_vector_and_never_a_stack_with_itself(capsys, tmp_path):

@@ -25,6 +25,10 @@ from dataclasses import dataclass, field
 
 from clipdesk.errors import ClipdeskError
 from clipdesk.library.pathnames import is_within
+from clipdesk.library.stacks import stack_fields
+
+# Columns of a photo row that its path and folder give: not kept in history, made again on a restore.
+_FROM_PATH = ("id", "folder_id", "path", "stem", "companion")
 
 KEEP = 100
 _CHUNK = 500  # ids per IN (...) list: under SQLite's bound-parameter limit
@@ -95,7 +99,7 @@ class Change:
         path, added_at = self.conn.execute("SELECT path, added_at FROM folders WHERE id = ?", (folder_id,)).fetchone()
         self._folders.append((path, added_at))
         columns = [row[1] for row in self.conn.execute("PRAGMA table_info(photos)")
-                   if row[1] not in ("id", "folder_id", "path")]
+                   if row[1] not in _FROM_PATH]
         rows = self.conn.execute(f"SELECT id, path, {', '.join(columns)} FROM photos WHERE folder_id = ?",
                                  (folder_id,)).fetchall()
         self._photos += [(row[0], row[1], json.dumps(dict(zip(columns, row[2:], strict=True)))) for row in rows]
@@ -202,10 +206,11 @@ def _restore_folders(conn: sqlite3.Connection, change_id: int) -> tuple[list[str
         folder_id = _folder_of(conn, path)
         if folder_id is None:
             continue
-        fields = {name: value for name, value in json.loads(fields_json).items() if name in columns}
-        names = ["id", "folder_id", "path", *fields]
+        fields = {name: value for name, value in json.loads(fields_json).items()
+                  if name in columns and name not in _FROM_PATH}
+        names = ["id", "folder_id", "path", "stem", "companion", *fields]
         conn.execute(f"INSERT INTO photos ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
-                     (old_id, folder_id, path, *fields.values()))
+                     (old_id, folder_id, path, *stack_fields(path), *fields.values()))
         photo_map[old_id] = old_id
     return restored, photo_map
 

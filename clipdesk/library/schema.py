@@ -190,9 +190,22 @@ def _v6_videos(conn: sqlite3.Connection) -> None:
         PRIMARY KEY (photo_id, model, time))""")
 
 
+def _v7_stack_fields(conn: sqlite3.Connection) -> None:
+    # What each row's own path says about stacks (stacks.stack_fields): counts leave out a RAW or video
+    # that sits beside a still of the same stem, in SQL (store.in_library).
+    from clipdesk.library.stacks import stack_fields
+
+    conn.execute("ALTER TABLE photos ADD COLUMN stem BLOB")
+    conn.execute("ALTER TABLE photos ADD COLUMN companion INTEGER NOT NULL DEFAULT 0")
+    rows = conn.execute("SELECT id, path FROM photos").fetchall()
+    conn.executemany("UPDATE photos SET stem = ?, companion = ? WHERE id = ?",
+                     [(*stack_fields(path), photo_id) for photo_id, path in rows])
+    conn.execute("CREATE INDEX photos_stem ON photos(stem)")
+
+
 Migration = Callable[[sqlite3.Connection], None]
 MIGRATIONS: list[Migration] = [_v1_initial, _v2_tag_rejections, _v3_history, _v4_label_set_run_model,
-                                _v5_tag_from_files, _v6_videos]
+                                _v5_tag_from_files, _v6_videos, _v7_stack_fields]
 
 
 def schema_version(conn: sqlite3.Connection) -> int:

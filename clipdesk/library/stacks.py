@@ -2,8 +2,10 @@
 
 A rendered still (JPEG, HEIC, ...) and, with the same stem in the same folder, a camera RAW
 (IMG_0042.CR2 + IMG_0042.JPG) or a short video (a Live Photo: IMG_0042.HEIC + IMG_0042.MOV) form a
-stack. Nothing is stored: a stack is found from the paths, so renaming or deleting one file breaks it
-up with no bookkeeping. Search shows a stack once, by its still (the camera's own rendering, and a file
+stack. No stack is stored: it is found from the paths, so renaming or deleting one file breaks it up
+with no bookkeeping. Each photo row keeps only what its own path says (`stack_fields`: its path without
+the extension, and whether it is a RAW or video), so that SQL can leave a stack's companions out of
+counts (store.in_library). Search shows a stack once, by its still (the camera's own rendering, and a file
 every viewer opens), and the photo view lists the members.
 """
 
@@ -25,6 +27,12 @@ def _split(path: bytes) -> tuple[bytes, bytes]:
 def _is_companion(path: bytes) -> bool:
     """A file that goes with a still: its RAW, or its Live Photo video."""
     return is_raw(path) or is_video(path)
+
+
+def stack_fields(path: bytes) -> tuple[bytes, int]:
+    """(`photos.stem`, `photos.companion`) of a stored path: the path without its extension, and 1 for a
+    RAW or a video (a file that, beside a still of the same stem, is that still's companion)."""
+    return os.path.splitext(path)[0], int(_is_companion(path))
 
 
 def _is_stack(paths: Sequence[bytes]) -> bool:

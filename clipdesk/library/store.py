@@ -47,6 +47,7 @@ from clipdesk.library import history
 from clipdesk.library.pathnames import PathInput, display_path, from_db_path, is_within, subtree_range, to_db_path
 from clipdesk.library.records import ERROR, OK, ErrorRecord, Folder, Photo, PhotoMetadata
 from clipdesk.library.schema import migrate
+from clipdesk.library.stacks import stack_fields
 from clipdesk.sqlite_threads import ThreadConnections, write_transaction
 
 VECTOR_DTYPE = np.dtype("<f2")
@@ -60,9 +61,18 @@ _FETCH_CHUNK = 8192
 _LISTING_ORDERS = {"newest": "p.taken_at IS NULL, p.taken_at DESC, p.path",
                    "oldest": "p.taken_at IS NULL, p.taken_at ASC, p.path",
                    "path": "p.path"}
-# "Photos in the library", the one definition that every count and listing uses (sidebar, header, `clipdesk
-# info`): files that were read and indexed. A file that cannot be read is a problem (`errors()`), not a photo.
-IN_LIBRARY = "status = 'ok'"
+
+
+def in_library(table: str = "photos") -> str:
+    """"Photos in the library", the one definition that every count and listing uses (sidebar, header,
+    `clipdesk info`), as an SQL condition on `table` (a name or alias of photos): files that were read and
+    indexed, a stack counted once (its RAW or video beside a still is left out: stacks.py). A file that
+    cannot be read is a problem (`errors()`), not a photo."""
+    return (f"{table}.status = 'ok' AND NOT ({table}.companion = 1 AND EXISTS (SELECT 1 FROM photos AS still "
+            f"WHERE still.stem = {table}.stem AND still.companion = 0 AND still.status = 'ok'))")
+
+
+IN_LIBRARY = in_library()
 VECTOR_NORM_TOLERANCE = 0.02  # float16 rounding moves a unit vector's norm by about 1e-3
 
 
@@ -384,7 +394,7 @@ class Library:
         taken first (photos without a date last), or "path". Unknown tags and folders simply list nothing."""
         if order not in _LISTING_ORDERS:
             raise ClipdeskError(f"unknown photo order {order!r} (choose from {', '.join(_LISTING_ORDERS)})")
-        clauses, params = ["p." + IN_LIBRARY], []
+        clauses, params = [in_library("p")], []
         for below, clause in ((folder, "p.path >= ? AND p.path < ?"), (exclude, "NOT (p.path >= ? AND p.path < ?)")):
             if below is not None:  # a range over the UNIQUE index on path
                 clauses.append(clause)
@@ -408,6 +418,7 @@ class Library:
         with self.snapshot() as conn:
             folders = conn.execute("SELECT count(*) FROM folders").fetchone()[0]
             statuses = dict(conn.execute("SELECT status, count(*) FROM photos GROUP BY status").fetchall())
+            statuses[OK] = conn.execute(f"SELECT count(*) FROM photos WHERE {IN_LIBRARY}").fetchone()[0]
             scan_errors = conn.execute("SELECT count(*) FROM scan_errors").fetchone()[0]
             embeddings = dict(conn.execute("SELECT model, count(*) FROM embeddings GROUP BY model ORDER BY model"))
             tags = conn.execute("SELECT count(*) FROM tags").fetchone()[0]
@@ -535,8 +546,10 @@ class Library:
                    metadata: PhotoMetadata | None, status: str, error: str | None = None) -> int:
         """Insert or overwrite the photo at `path` (its id, tags and embeddings stay); returns its id."""
         metadata = metadata or PhotoMetadata()
-        columns = ("folder_id", "path", "size", "mtime_ns", "hash", *_METADATA_COLUMNS, "status", "error", "indexed_at")
-        values = (folder_id, path, size, mtime_ns, content_hash, *metadata.values(), status, error, time.time())
+        columns = ("folder_id", "path", "size", "mtime_ns", "hash", *_METADATA_COLUMNS, "status", "error", "indexed_at",
+                   "stem", "companion")
+        values = (folder_id, path, size, mtime_ns, content_hash, *metadata.values(), status, error, time.time(),
+                  *stack_fields(path))
         updates = ", ".join(f"{name} = excluded.{name}" for name in columns if name != "path")
         return self.conn.execute(
             f"INSERT INTO photos ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
@@ -545,8 +558,8 @@ class Library:
     def refresh_photo(self, photo_id: int, folder_id: int, path: bytes, size: int, mtime_ns: int) -> None:
         """Same content found again (touched, moved or renamed): new place and stat, everything else kept."""
         self.conn.execute("UPDATE photos SET folder_id = ?, path = ?, size = ?, mtime_ns = ?, status = 'ok', "
-                          "error = NULL, indexed_at = ? WHERE id = ?",
-                          (folder_id, path, size, mtime_ns, time.time(), photo_id))
+                          "error = NULL, indexed_at = ?, stem = ?, companion = ? WHERE id = ?",
+                          (folder_id, path, size, mtime_ns, time.time(), *stack_fields(path), photo_id))
 
     def mark_unreadable(self, photo_id: int, reason: str) -> None:
         """A known photo could not be read this time: record why, keep what was indexed, retry next run

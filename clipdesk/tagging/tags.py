@@ -31,6 +31,7 @@ from clipdesk.errors import ClipdeskError
 from clipdesk.library.history import Change
 from clipdesk.library.stacks import stack_ids
 from clipdesk.library.pathnames import PathInput, display_path, from_db_path, subtree_range, to_db_path
+from clipdesk.library.store import in_library
 from clipdesk.tagging.names import clean_name, unique_names
 
 USER, SUGGESTED = "user", "suggested"
@@ -318,10 +319,13 @@ def delete_tag(library, name: str) -> int:
 # --- reading ---
 
 def tag_counts(library) -> list[TagCount]:
-    """Every tag in use, by name: photos where it is confirmed, photos where it is only suggested."""
+    """Every tag in use, by name: photos in the library (store.in_library: a stack once) where it is
+    confirmed, and where it is only suggested."""
+    shown = in_library("p")
     rows = library.conn.execute(
-        "SELECT t.name, sum(pt.source = 'user'), sum(pt.source = 'suggested'), t.from_files FROM tags AS t "
-        "JOIN photo_tags AS pt ON pt.tag_id = t.id GROUP BY t.id ORDER BY t.name COLLATE NOCASE, t.name")
+        f"SELECT t.name, sum(pt.source = 'user' AND {shown}), sum(pt.source = 'suggested' AND {shown}), t.from_files "
+        "FROM tags AS t JOIN photo_tags AS pt ON pt.tag_id = t.id JOIN photos AS p ON p.id = pt.photo_id "
+        "GROUP BY t.id ORDER BY t.name COLLATE NOCASE, t.name")
     return [TagCount(name, user, suggested, bool(from_files)) for name, user, suggested, from_files in rows]
 
 
