@@ -104,6 +104,8 @@ def test_ctrl_z_undoes_a_bulk_accept_exactly_and_the_manual_tag_wins(window, qtb
     # The panel lists the suggestions again, as the library holds them.
     qtbot.waitUntil(lambda: len(suggestion_items(panel)) == pending, timeout=30000)
 
+    # Redo is offered once the undo's step is read back from the library (a worker): only then does the key act.
+    qtbot.waitUntil(lambda: offered(window, "Redo Accept"), timeout=10000)
     window.grid.setFocus()
     press(qtbot, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
     qtbot.waitUntil(lambda: db_state() == accepted, timeout=30000)
