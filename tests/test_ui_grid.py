@@ -1,0 +1,195 @@
+"""The photo grid's View menu: justified rows of whole photos beside square cells, scores on every tile,
+and thumbnails at twice the cell on a screen of device pixel ratio 2.
+
+The photos' shapes come from the files the tests write (Pillow's sizes), the expected cells from those
+shapes, the menu is opened and its items chosen with the keys a user presses."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from PySide6.QtCore import QPoint, QPointF, QRect, Qt
+from PySide6.QtGui import QWheelEvent
+from PySide6.QtWidgets import QApplication
+from test_ui_support import (app, bundled_dir, installed_model, open_indexed, open_window, press,  # noqa: F401
+                             wait_focus_in)
+
+from clipdesk import paths
+from clipdesk.ui.photo_grid import GAP, THUMBNAIL_ROLE
+
+# Landscape 3:1, portrait 1:3, square, and between: every cell must keep its photo's shape.
+SIZES = [(300, 100), (100, 300), (200, 200), (300, 200), (150, 100), (100, 150), (240, 100), (200, 200),
+         (100, 300), (300, 100), (180, 120), (120, 180)]
+
+
+def write_photos(folder: Path, sizes) -> dict[str, tuple[int, int]]:
+    """Small JPEGs of the given sizes, each its own colours; returns name -> (width, height)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    shapes = {}
+    for number, size in enumerate(sizes):
+        blocks = np.random.default_rng(number).integers(0, 256, (4, 4, 3), dtype=np.uint8)
+        name = f"shape{number:02d}.jpg"
+        Image.fromarray(blocks).resize(size, Image.Resampling.NEAREST).save(folder / name, "JPEG", quality=90)
+        shapes[name] = size
+    return shapes
+
+
+@pytest.fixture
+def shaped_window(tmp_path, installed_model, open_window, qtbot):
+    shapes = write_photos(tmp_path / "photos", SIZES)
+    return open_indexed(open_window, qtbot, tmp_path / "photos", len(SIZES)), shapes
+
+
+def choose_view_item(qtbot, window, mnemonic) -> None:
+    """View menu → an item, with the keys: Alt+V opens the menu, the item's underlined letter chooses it."""
+    window.activateWindow()
+    window.grid.setFocus()
+    wait_focus_in(qtbot, window)
+    press(qtbot, Qt.Key.Key_V, Qt.KeyboardModifier.AltModifier)
+    qtbot.waitUntil(lambda: QApplication.activePopupWidget() is not None)
+    press(qtbot, mnemonic)
+    qtbot.waitUntil(lambda: QApplication.activePopupWidget() is None)
+    # A window manager gives the focus back to the window under a closed menu; the offscreen platform does not.
+    window.activateWindow()
+    wait_focus_in(qtbot, window)
+
+
+def cells(window) -> list[tuple[str, object]]:
+    grid, model = window.grid, window.grid_model
+    return [(model.results.names[row], grid.visualRect(model.index(row))) for row in range(model.rowCount())]
+
+
+def justified_rows(window, shapes, laid) -> dict[int, list]:
+    """Checks the cells as justified rows and returns them by row top: each cell of its photo's shape, the
+    rows GAP apart, each but the last filled to the width at most the target height, the last one at the
+    target height and not stretched."""
+    for name, rect in laid:
+        width, height = shapes[name]
+        # The cell has the photo's shape, to the pixel its rounding allows.
+        assert abs(rect.width() - rect.height() * width / height) <= 1.5, (name, rect)
+    rows: dict[int, list] = {}
+    for name, rect in laid:
+        rows.setdefault(rect.top(), []).append(rect)
+    tops = sorted(rows)
+    edge = window.grid.viewport().width() - GAP // 2  # the cells' right edge, GAP / 2 inside the viewport
+    target = window.zoom.value() - GAP
+    for top in tops:
+        row = sorted(rows[top], key=lambda r: r.left())
+        assert row[0].left() == GAP // 2
+        assert all(r.height() == row[0].height() for r in row)
+        assert all(b.left() - (a.left() + a.width()) == GAP for a, b in zip(row, row[1:]))
+        if row[-1].left() + row[-1].width() == edge:  # filled to the width
+            assert row[0].height() <= target
+        else:  # only the last row may end short: at the target height, not stretched
+            assert top == tops[-1]
+            assert row[0].height() == target
+            assert row[-1].left() + row[-1].width() < edge
+    for upper, lower in zip(tops, tops[1:]):
+        assert lower - (upper + rows[upper][0].height()) == GAP
+    return rows
+
+
+def test_justified_rows_keep_each_photos_shape_and_fill_the_width(shaped_window, qtbot):
+    window, shapes = shaped_window
+    grid = window.grid
+    choose_view_item(qtbot, window, Qt.Key.Key_J)
+    assert json.loads(paths.settings_path().read_text())["justified_grid"] is True
+    QApplication.processEvents()
+
+    laid = cells(window)
+    assert len(justified_rows(window, shapes, laid)) >= 3
+
+    # A thumbnail arrives uncropped, at the row's target height in device pixels.
+    model = window.grid_model
+    wide = next(row for row, (name, _) in enumerate(laid) if shapes[name] == (300, 100))
+    qtbot.waitUntil(lambda: model.index(wide).data(THUMBNAIL_ROLE) is not None, timeout=30000)
+    pixmap = model.index(wide).data(THUMBNAIL_ROLE)
+    assert pixmap.height() == round((window.zoom.value() - GAP) * grid.devicePixelRatioF())
+    assert abs(pixmap.width() - 3 * pixmap.height()) <= 1
+
+
+def test_justified_grid_keys_mouse_and_zoom(shaped_window, qtbot):
+    window, shapes = shaped_window
+    grid = window.grid
+    choose_view_item(qtbot, window, Qt.Key.Key_J)
+    QApplication.processEvents()
+    laid = cells(window)
+
+    def below(row: int) -> int:
+        """The photo in the next row whose cell is horizontally nearest to this one's middle."""
+        rect = laid[row][1]
+        lower = [r for r, (_, other) in enumerate(laid) if other.top() > rect.bottom()]
+        top = min(laid[r][1].top() for r in lower)
+        candidates = [r for r in lower if laid[r][1].top() == top]
+        middle = rect.center().x()
+        return min(candidates, key=lambda r: max(laid[r][1].left() - middle, 0, middle - laid[r][1].right()))
+
+    qtbot.mouseClick(grid.viewport(), Qt.MouseButton.LeftButton, pos=laid[0][1].center())
+    assert grid.currentIndex().row() == 0
+    press(qtbot, Qt.Key.Key_Right)
+    assert grid.currentIndex().row() == 1
+    press(qtbot, Qt.Key.Key_Down)
+    assert grid.currentIndex().row() == below(1) and below(1) > 1
+    press(qtbot, Qt.Key.Key_Right, Qt.KeyboardModifier.ShiftModifier)
+    assert grid.selected_rows() == sorted({below(1), below(1) + 1})
+    press(qtbot, Qt.Key.Key_End)
+    assert grid.currentIndex().row() == len(laid) - 1
+    press(qtbot, Qt.Key.Key_Home)
+    assert grid.currentIndex().row() == 0
+    press(qtbot, Qt.Key.Key_PageDown)
+    assert grid.currentIndex().row() > 0 and laid[grid.currentIndex().row()][1].top() > laid[0][1].top()
+
+    # A rubber band from the empty space below the last row selects the cells it meets.
+    last = laid[-1][1]
+    start = QPoint(grid.viewport().width() - 4, last.bottom() + 2 * GAP)
+    end = QPoint(laid[-2][1].center().x(), laid[-2][1].center().y())
+    assert not grid.indexAt(start).isValid()
+    qtbot.mousePress(grid.viewport(), Qt.MouseButton.LeftButton, pos=start)
+    qtbot.mouseMove(grid.viewport(), pos=(start + end) / 2)
+    qtbot.mouseMove(grid.viewport(), pos=end)
+    qtbot.mouseRelease(grid.viewport(), Qt.MouseButton.LeftButton, pos=end)
+    band = QRect(start, end).normalized()
+    band = [row for row, (_, rect) in enumerate(laid) if rect.intersects(band)]
+    assert grid.selected_rows() == band and len(band) >= 2
+
+    # Double-click opens the photo.
+    qtbot.mouseClick(grid.viewport(), Qt.MouseButton.LeftButton, pos=laid[2][1].center())  # QTest's double-click
+    qtbot.mouseDClick(grid.viewport(), Qt.MouseButton.LeftButton, pos=laid[2][1].center())  # is its second half
+    qtbot.waitUntil(lambda: window.photo_view.isVisible())
+    assert window.photo_view.title.text() == laid[2][0]
+    window.photo_view.close()
+    qtbot.waitUntil(lambda: not window.photo_view.isVisible())
+
+    # Ctrl+wheel zooms: the rows get taller by the zoom step.
+    zoom = window.zoom.value()
+    center = QPointF(grid.viewport().rect().center())
+    wheel = QWheelEvent(center, QPointF(grid.viewport().mapToGlobal(center.toPoint())), QPoint(0, 0),
+                        QPoint(0, 120), Qt.MouseButton.NoButton, Qt.KeyboardModifier.ControlModifier,
+                        Qt.ScrollPhase.NoScrollPhase, False)
+    QApplication.sendEvent(grid.viewport(), wheel)
+    QApplication.processEvents()
+    assert window.zoom.value() == zoom + 16
+    justified_rows(window, shapes, cells(window))
+    assert window.grid_model.side == round((zoom + 16 - GAP) * grid.devicePixelRatioF())
+
+    # Back to squares, through the menu again; the choice is remembered.
+    choose_view_item(qtbot, window, Qt.Key.Key_J)
+    QApplication.processEvents()
+    assert all(rect.width() == rect.height() for _, rect in cells(window))
+    assert json.loads(paths.settings_path().read_text())["justified_grid"] is False
+
+
+def test_an_empty_or_one_photo_justified_layout_answers_without_failing():
+    from clipdesk.ui.justified import justified_layout
+
+    empty = justified_layout(np.zeros(0), 800, 170, GAP, GAP // 2)
+    assert (empty.lines, empty.content_height, empty.photos_in(0, 0, 800, 800)) == (0, 0, [])
+    assert empty.photo_at(10, 10) is None
+    one = justified_layout(np.ones(1), 800, 170, GAP, GAP // 2)
+    assert one.rect(0) == (GAP // 2, GAP // 2, 170, 170)  # a last row: not stretched
+    assert one.photo_at(GAP // 2 + 169, GAP // 2 + 169) == 0 and one.photo_at(GAP // 2 + 170, 50) is None
+    assert one.photos_in(0, 0, 800, 800) == [(0, 0)] and one.content_height == 170 + 2 * (GAP // 2)
