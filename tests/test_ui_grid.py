@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 from PIL import Image
 from PySide6.QtCore import QPoint, QPointF, QRect, Qt
-from PySide6.QtGui import QWheelEvent
-from PySide6.QtWidgets import QApplication
+from PySide6.QtGui import QImage, QWheelEvent
+from PySide6.QtWidgets import QApplication, QStyleOptionViewItem
+from test_ui_layout import TextRecorder
 from test_ui_support import (app, bundled_dir, installed_model, open_indexed, open_window, press,  # noqa: F401
                              wait_focus_in)
 
@@ -181,6 +182,68 @@ def test_justified_grid_keys_mouse_and_zoom(shaped_window, qtbot):
     QApplication.processEvents()
     assert all(rect.width() == rect.height() for _, rect in cells(window))
     assert json.loads(paths.settings_path().read_text())["justified_grid"] is False
+
+
+def tile_texts(grid, row: int) -> list[str]:
+    """The texts the grid's delegate paints on a tile, at its place and in its state in the view."""
+    image = QImage(grid.viewport().size(), QImage.Format.Format_ARGB32)
+    painter = TextRecorder(image)
+    option = QStyleOptionViewItem()
+    grid.initViewItemOption(option)
+    index = grid.model().index(row)
+    option.rect = grid.visualRect(index)
+    grid.itemDelegate().paint(painter, option, index)
+    painter.end()
+    return painter.texts
+
+
+def corners(qtbot, grid, rows) -> list[bytes]:
+    """The bottom right of each tile as the view paints it (where a score is written), as raw pixels, once
+    the tiles' thumbnails are in."""
+    qtbot.waitUntil(lambda: all(grid.model().index(row).data(THUMBNAIL_ROLE) is not None for row in rows),
+                    timeout=30000)
+    image = grid.viewport().grab().toImage()
+    ratio = image.devicePixelRatio()
+    parts = []
+    for row in rows:
+        rect = grid.visualRect(grid.model().index(row))
+        corner = QRect(rect.right() - 60, rect.bottom() - 30, 55, 25)
+        part = image.copy(QRect(*(round(v * ratio) for v in (corner.x(), corner.y(), corner.width(),
+                                                                corner.height()))))
+        parts.append(bytes(part.convertToFormat(QImage.Format.Format_RGB32).constBits()))
+    return parts
+
+
+@pytest.mark.parametrize("justified", [False, True])
+def test_show_scores_on_tiles_writes_each_search_score_on_its_tile(shaped_window, qtbot, justified):
+    window, _ = shaped_window
+    grid, model = window.grid, window.grid_model
+    window.activateWindow()
+    grid.setFocus()  # as after a menu: the focus back on the grid
+    wait_focus_in(qtbot, window)
+    if justified:
+        choose_view_item(qtbot, window, Qt.Key.Key_J)
+    rows = range(4)
+    QApplication.processEvents()
+    listing = corners(qtbot, grid, rows)
+    choose_view_item(qtbot, window, Qt.Key.Key_S)  # on: a listing has no scores, nothing changes
+    assert json.loads(paths.settings_path().read_text())["scores_on_tiles"] is True
+    QApplication.processEvents()
+    assert corners(qtbot, grid, rows) == listing and all(tile_texts(grid, row) == [] for row in rows)
+
+    press(qtbot, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
+    qtbot.keyClicks(QApplication.focusWidget(), "a red photo")
+    qtbot.waitUntil(lambda: window.results.query == "a red photo" and window.results.scores is not None)
+    for row in rows:  # the scores of the results, as the searcher gave them
+        assert tile_texts(grid, row) == [f"{float(window.results.scores[row]):.3f}"]
+    QApplication.processEvents()
+    shown = corners(qtbot, grid, rows)
+    choose_view_item(qtbot, window, Qt.Key.Key_S)  # off: scores only under the pointer, as before
+    QApplication.processEvents()
+    assert all(tile_texts(grid, row) == [] for row in rows)
+    hidden = corners(qtbot, grid, rows)
+    assert all(a != b for a, b in zip(shown, hidden))
+    assert model.rowCount() == len(SIZES)
 
 
 def test_an_empty_or_one_photo_justified_layout_answers_without_failing():
