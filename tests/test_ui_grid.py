@@ -1,17 +1,22 @@
 """The photo grid's View menu: justified rows of whole photos beside square cells, scores on every tile,
-and thumbnails at twice the cell on a screen of device pixel ratio 2.
+and thumbnails at twice the cell on a screen of device pixel ratio 2 (a process of its own with
+QT_SCALE_FACTOR=2 on the offscreen platform).
 
 The photos' shapes come from the files the tests write (Pillow's sizes), the expected cells from those
 shapes, the menu is opened and its items chosen with the keys a user presses."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 from PySide6.QtCore import QPoint, QPointF, QRect, Qt
 from PySide6.QtGui import QImage, QWheelEvent
 from PySide6.QtWidgets import QApplication, QStyleOptionViewItem
@@ -20,6 +25,9 @@ from test_ui_support import (app, bundled_dir, installed_model, open_indexed, op
                              wait_focus_in)
 
 from clipdesk import paths
+from clipdesk.library.records import OK, PhotoMetadata
+from clipdesk.library.store import Library
+from clipdesk.ui.justified import justified_layout
 from clipdesk.ui.photo_grid import GAP, THUMBNAIL_ROLE
 
 # Landscape 3:1, portrait 1:3, square, and between: every cell must keep its photo's shape.
@@ -247,8 +255,6 @@ def test_show_scores_on_tiles_writes_each_search_score_on_its_tile(shaped_window
 
 
 def test_an_empty_or_one_photo_justified_layout_answers_without_failing():
-    from clipdesk.ui.justified import justified_layout
-
     empty = justified_layout(np.zeros(0), 800, 170, GAP, GAP // 2)
     assert (empty.lines, empty.content_height, empty.photos_in(0, 0, 800, 800)) == (0, 0, [])
     assert empty.photo_at(10, 10) is None
@@ -256,3 +262,81 @@ def test_an_empty_or_one_photo_justified_layout_answers_without_failing():
     assert one.rect(0) == (GAP // 2, GAP // 2, 170, 170)  # a last row: not stretched
     assert one.photo_at(GAP // 2 + 169, GAP // 2 + 169) == 0 and one.photo_at(GAP // 2 + 170, 50) is None
     assert one.photos_in(0, 0, 800, 800) == [(0, 0)] and one.content_height == 170 + 2 * (GAP // 2)
+
+
+# Run in a process of its own: the device pixel ratio is fixed when the QApplication starts.
+HIDPI_CHILD = r"""
+import json, sys, time
+from PySide6.QtCore import QRect
+from PySide6.QtWidgets import QApplication
+app = QApplication([])
+from clipdesk.library.store import Library
+from clipdesk.ui.library_service import ResultSet, photo_aspects
+from clipdesk.ui.photo_grid import GAP, THUMBNAIL_ROLE, PhotoGridModel, PhotoGridView
+from clipdesk.ui.thumbnails import ThumbnailLoader
+
+out = sys.argv[1]
+library = Library()
+ids, paths = library.photo_listing()
+loader = ThumbnailLoader(library)
+model = PhotoGridModel(loader)
+view = PhotoGridView(model)
+view.resize(900, 700)
+view.show()
+model.set_results(ResultSet("", ids, paths, None, aspects=photo_aspects(library, ids)))
+report = {"ratio": view.devicePixelRatioF()}
+for layout in ("square", "justified"):
+    view.set_justified(layout == "justified")
+    index = model.index(0)
+    deadline = time.monotonic() + 60
+    while index.data(THUMBNAIL_ROLE) is None and time.monotonic() < deadline:
+        app.processEvents()
+        time.sleep(0.01)
+    app.processEvents()
+    pixmap = index.data(THUMBNAIL_ROLE)
+    rect = view.visualRect(index)
+    inset = view.delegate.inset
+    photo = rect.adjusted(inset, inset, -inset, -inset)
+    grab = view.viewport().grab(photo).toImage()
+    grab.save(f"{out}/{layout}.png")
+    report[layout] = {"requested": model.side, "square": model.square, "pixmap": [pixmap.width(), pixmap.height()],
+                      "cell": [photo.width(), photo.height()], "painted": [grab.width(), grab.height()]}
+loader.stop()
+library.close()
+print(json.dumps(report))
+"""
+
+
+def test_thumbnails_are_requested_and_painted_at_twice_the_cell_at_device_pixel_ratio_2(tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    detail = np.random.default_rng(7).integers(0, 256, (300, 400, 3), dtype=np.uint8)  # 3 px blocks at 1200 x 900
+    original = Image.fromarray(detail).resize((1200, 900), Image.Resampling.NEAREST)
+    path = folder / "detail.png"
+    original.save(path)
+    with Library() as library:
+        folder_id = library.add_folder(folder).id
+        with library.transaction():
+            library.save_photo(folder_id, os.fsencode(path), path.stat().st_size, path.stat().st_mtime_ns,
+                               hashlib.sha256(path.read_bytes()).hexdigest(), PhotoMetadata(width=1200, height=900),
+                               OK)
+    environment = dict(os.environ, QT_QPA_PLATFORM="offscreen", QT_SCALE_FACTOR="2",
+                       PYTHONPATH=os.pathsep.join([str(Path(__file__).resolve().parents[1]),
+                                                   os.environ.get("PYTHONPATH", "")]))
+    done = subprocess.run([sys.executable, "-c", HIDPI_CHILD, str(tmp_path)], env=environment, capture_output=True,
+                          text=True, timeout=180)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["ratio"] == 2.0
+    for layout in ("square", "justified"):
+        shown = report[layout]
+        width, height = (2 * side for side in shown["cell"])  # the cell's photo in device pixels
+        # Asked for and made at twice the cell: a square of its side, or uncropped at its height.
+        assert shown["requested"] == height and shown["square"] == (layout == "square")
+        assert shown["pixmap"][1] == height and abs(shown["pixmap"][0] - width) <= 1
+        assert shown["painted"] == [width, height]
+        painted = np.asarray(Image.open(tmp_path / f"{layout}.png").convert("RGB"), np.float32)
+        # The oracle: Pillow's crop of the original to the cell's shape at that size. From the 256 px cached
+        # thumbnail, enlarged (or from one made for a ratio of 1, then enlarged), the 3 px blocks blur to grey.
+        expected = np.asarray(ImageOps.fit(original, (width, height), Image.Resampling.LANCZOS), np.float32)
+        assert np.abs(painted - expected).mean() < 20, layout
