@@ -5,9 +5,12 @@ import sqlite3
 from clipdesk.library import schema
 from clipdesk.library.store import Library
 from clipdesk.tagging.label_sets import create_label_set
-from clipdesk.tagging.tags import add_tags, delete_tag, reject_suggestions, remove_tags, review
+from clipdesk.tagging.suggest import run_label_set
+from clipdesk.tagging.tags import add_tags, delete_tag, reject_suggestions, remove_tags, rename_tag, review
 from test_library_store import version_1_database
-from test_tagging_support import plain_photos, suggest  # noqa: F401
+from test_tagging_support import label_vectors, photos, plain_photos, suggest  # noqa: F401
+
+LABELS = ["red", "green", "blue"]
 
 
 def tag_state(path) -> tuple:
@@ -111,3 +114,75 @@ def test_version_2_database_gains_the_history_tables(tmp_path):
         assert library.next_steps()[0] == "Remove “beach” from 1 photo"
         library.undo()
         assert library.conn.execute("SELECT photo_id, tag_id, source FROM photo_tags").fetchall() == [(7, 3, "user")]
+
+
+def tag_names(path) -> list[tuple]:
+    """Every tag row (id, name), read with a connection of its own."""
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute("SELECT id, name FROM tags ORDER BY id").fetchall()
+    finally:
+        conn.close()
+
+
+def test_a_rename_undoes_to_the_old_name_and_redoes_to_the_new_one_in_one_step(library, plain_photos):
+    a, b = plain_photos.add("a.jpg"), plain_photos.add("b.jpg")
+    add_tags(library, [a, b], ["beach"])
+    suggest(library, b, "dog", 0.6)
+    names_before, state_before = tag_names(library.path), tag_state(library.path)
+
+    rename_tag(library, "beach", "Seaside")
+    renamed = tag_state(library.path)
+    assert [row for row in renamed[0] if row[1] == "Seaside"] == [(a, "Seaside", "user", None),
+                                                                  (b, "Seaside", "user", None)]
+    assert library.next_steps() == ("Rename tag “beach” to “Seaside”", None)
+    names_after = tag_names(library.path)
+    assert library.undo().description == "Rename tag “beach” to “Seaside”"
+    assert (tag_names(library.path), tag_state(library.path)) == (names_before, state_before)  # ids kept
+    assert library.redo() is not None
+    assert (tag_names(library.path), tag_state(library.path)) == (names_after, renamed)
+
+    rename_tag(library, "seaside", "seaside")  # a change of case alone is a rename too
+    assert library.undo() is not None and tag_names(library.path) == names_after
+
+
+def test_a_merging_rename_undoes_to_both_tags_with_sources_confidences_and_rejections(library, plain_photos):
+    a, b, c = (plain_photos.add(name) for name in ("a.jpg", "b.jpg", "c.jpg"))
+    add_tags(library, [a], ["pup"])
+    suggest(library, b, "pup", 0.7)
+    suggest(library, c, "pup", 0.3)
+    reject_suggestions(library, [c], "pup")  # remembered: not suggested again
+    add_tags(library, [b], ["dog"])
+    suggest(library, c, "dog", 0.55)
+    before = tag_state(library.path)
+
+    rename_tag(library, "pup", "dog")
+    merged = tag_state(library.path)
+    assert [row for row in merged[0] if row[1] == "pup"] == [] and merged != before
+    assert library.next_steps()[0] == "Merge tag “pup” into “dog”"
+    library.undo()
+    assert tag_state(library.path) == before
+    library.redo()
+    assert tag_state(library.path) == merged
+
+
+def test_a_label_set_run_is_one_step_to_undo_and_redo(library, model, photos):
+    vectors = label_vectors(model, LABELS)
+    ids = [photos.add(f"{label}{i}.jpg", vectors[i % 3]) for i, label in enumerate(LABELS * 2)]
+    create_label_set(library, "colours", LABELS)
+    add_tags(library, [ids[0]], ["green"])  # the user's tag: the run leaves it as it is
+    run_label_set(library, "colours", model)
+    reject_suggestions(library, [ids[1]], "green")
+    first = tag_state(library.path)
+    run_label_set(library, "colours", model, apply_above=0.01)  # replaces suggestions, confirms the rest
+    second = tag_state(library.path)
+    assert second != first
+    assert library.next_steps()[0].startswith("Run label set “colours” (")
+    assert library.undo() is not None
+    assert tag_state(library.path) == first  # suggestions with their confidences, rejections, user tags
+    assert library.redo() is not None
+    assert tag_state(library.path) == second
+    library.undo()
+    library.undo()  # the rejection
+    library.undo()  # the first run: no suggestions at all, the user's tag kept
+    assert [row[1:3] for row in tag_state(library.path)[0]] == [("green", "user")]

@@ -11,7 +11,7 @@ import pytest
 from PySide6.QtCore import QItemSelectionModel, Qt, QTimer
 from PySide6.QtGui import QContextMenuEvent
 from PySide6.QtWidgets import QApplication
-from test_ui_support import (MODEL_NAME, app, bundled_dir, drop_urls, installed_model,  # noqa: F401
+from test_ui_support import (MODEL_NAME, app, bundled_dir, drop_urls, installed_model, open_indexed,  # noqa: F401
                              make_photos, open_window, press, wait_focus_in, wait_indexed, wait_model,
                              wait_results)
 
@@ -28,12 +28,7 @@ from clipdesk.ui.thumbnails import ThumbnailLoader
 @pytest.fixture
 def indexed_window(tmp_path, installed_model, open_window, qtbot):
     photos = make_photos(tmp_path / "photos", 16)
-    window = open_window()
-    wait_model(qtbot, window)
-    window.add_folders([str(tmp_path / "photos")])
-    wait_indexed(qtbot, window, len(photos))
-    wait_results(qtbot, window, "", len(photos))
-    return window, photos
+    return open_indexed(open_window, qtbot, tmp_path / "photos", len(photos)), photos
 
 
 def test_the_search_index_is_loaded_once_the_model_is_before_any_search(tmp_path, installed_model, open_window,

@@ -101,6 +101,16 @@ def wait_results(qtbot, window, query: str, count: int | None = None, timeout: i
     return window.results
 
 
+def open_indexed(open_window, qtbot, folder, count: int):
+    """A window with the model loaded that has indexed `folder` (`count` photos) and lists them all."""
+    window = open_window()
+    wait_model(qtbot, window)
+    window.add_folders([str(folder)])
+    wait_indexed(qtbot, window, count)
+    wait_results(qtbot, window, "", count)
+    return window
+
+
 def wait_focus_in(qtbot, window) -> None:
     """Until a widget of `window` has the keyboard focus (its window is the active one)."""
     qtbot.waitUntil(lambda: QApplication.focusWidget() is not None and QApplication.focusWidget().window() is window)

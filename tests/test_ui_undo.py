@@ -117,6 +117,34 @@ def test_ctrl_z_undoes_a_bulk_accept_exactly_and_the_manual_tag_wins(window, qtb
     qtbot.waitUntil(lambda: db_state() == accepted, timeout=30000)
 
 
+def test_ctrl_z_undoes_a_label_set_run_in_one_step_and_the_panel_lists_what_the_library_holds(window, qtbot):
+    panel = run_panel(window, qtbot, "red, green")
+    first = db_state()
+    qtbot.waitUntil(lambda: len(suggestion_items(panel)) == sum(row[2] == "suggested" for row in first[0]),
+                    timeout=30000)
+    panel.labels_field.setText("red, green, blue")  # the same set with one more label, run again
+    before = panel.current_set
+    qtbot.mouseClick(panel.run_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: panel._progress is None and panel.current_set is not before
+                    and panel.run_button.isEnabled(), timeout=30000)
+    second = db_state()
+    assert second[0] != first[0]  # other confidences: the labels compete with one more
+    qtbot.waitUntil(lambda: offered(window, "Undo Run label set “colours”"), timeout=10000)
+
+    undo_keys(qtbot, window)
+    qtbot.waitUntil(lambda: db_state() == first, timeout=30000)  # names, sources, confidences as they were
+    qtbot.waitUntil(lambda: len(suggestion_items(panel)) == sum(row[2] == "suggested" for row in first[0])
+                    and offered(window, "Redo Run label set"), timeout=30000)
+    window.grid.setFocus()
+    press(qtbot, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    qtbot.waitUntil(lambda: db_state() == second, timeout=30000)
+    undo_keys(qtbot, window)
+    qtbot.waitUntil(lambda: db_state() == first, timeout=30000)
+    undo_keys(qtbot, window)  # the first run: no suggestions left
+    qtbot.waitUntil(lambda: db_state()[0] == [], timeout=30000)
+    qtbot.waitUntil(lambda: suggestion_items(panel) == [], timeout=30000)
+
+
 def test_select_all_and_delete_in_a_tag_view_then_undo_several_steps_after_a_restart(window, qtbot, open_window):
     model = window.grid_model
     window.tag_photos([model.photo_id(row) for row in range(6)], "work")

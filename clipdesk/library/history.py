@@ -13,6 +13,11 @@ through the ones undone; a new change drops the ones undone. The newest KEEP cha
 
 Writers: open a `Change` inside the write transaction, `watch` the pairs (or photos, or a tag) before
 writing them, then `save` it with a description. A change that changed nothing is not kept.
+
+A tag renamed in place (`Change.rename`) keeps its id; the change records the two names in a row of
+history_tags for photo 0 (no photo has that id): `tag` and `before_source` hold the name before,
+`after_source` the name after. Undo and redo rename the tag back and forth before they set any pair,
+so the pairs, stored by name, find it under the name they were saved with.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from clipdesk.library.stacks import stack_fields
 _FROM_PATH = ("id", "folder_id", "path", "stem", "companion")
 
 KEEP = 100
+RENAME = 0  # the photo id of a history_tags row that records a tag's rename (see above)
 _CHUNK = 500  # ids per IN (...) list: under SQLite's bound-parameter limit
 
 # (source or None, confidence, rejected) of one (photo, tag); ABSENT: no row and not rejected.
@@ -73,6 +79,7 @@ class Change:
         self._names: dict[int, str] = {}  # tag id -> name, read when first watched (a deleted tag has none after)
         self._folders: list[tuple[bytes, float]] = []
         self._photos: list[tuple[int, bytes, str]] = []
+        self._renames: list[tuple[str, str]] = []  # (name before, name after)
 
     def watch(self, tag: int, photo_ids: Sequence[int]) -> None:
         """The pairs (photo, tag) about to be written; a pair watched twice keeps its first state."""
@@ -94,6 +101,12 @@ class Change:
             if tag not in self._names:
                 self._names[tag] = self.conn.execute("SELECT name FROM tags WHERE id = ?", (tag,)).fetchone()[0]
 
+    def rename(self, before: str, after: str) -> None:
+        """A tag about to be renamed in place, keeping its id (a rename that merges it into another tag is
+        recorded by watching both tags' pairs instead)."""
+        if before != after:
+            self._renames.append((before, after))
+
     def watch_folder(self, folder_id: int) -> None:
         """A library folder about to be removed: its path, its photos and every pair of theirs."""
         path, added_at = self.conn.execute("SELECT path, added_at FROM folders WHERE id = ?", (folder_id,)).fetchone()
@@ -110,10 +123,12 @@ class Change:
         """Keep the change (dropping the changes undone before it); its id, or None when nothing changed."""
         conn = self.conn
         rows = []
+        now = self._states_now()
         for (photo_id, tag), before in self._before.items():
-            after = self._state(photo_id, tag)
+            after = now.get((photo_id, tag), ABSENT)
             if after != before:
                 rows.append((photo_id, before, after, self._names[tag]))
+        rows += [(RENAME, (before, None, False), (after, None, False), before) for before, after in self._renames]
         if not rows and not self._folders:
             return None
         conn.execute("DELETE FROM history WHERE undone = 1")
@@ -130,8 +145,18 @@ class Change:
         conn.execute("DELETE FROM history WHERE id <= ?", (change_id - KEEP,))
         return change_id
 
-    def _state(self, photo_id: int, tag: int) -> State:
-        return _states(self.conn, "photo_id = ? AND tag_id = ?", (photo_id, tag)).get((photo_id, tag), ABSENT)
+    def _states_now(self) -> dict[tuple[int, int], State]:
+        """The current states of the watched pairs, a query per tag and 500 photos (a label-set run watches
+        a pair per photo of the library)."""
+        photos: dict[int, list[int]] = {}
+        for photo_id, tag in self._before:
+            photos.setdefault(tag, []).append(photo_id)
+        states: dict[tuple[int, int], State] = {}
+        for tag, photo_ids in photos.items():
+            for part in _chunks(photo_ids):
+                states.update(_states(self.conn, f"tag_id = ? AND photo_id IN ({','.join('?' * len(part))})",
+                                      [tag, *part]))
+        return states
 
 
 # --- reading ---
@@ -226,8 +251,12 @@ def _folder_of(conn: sqlite3.Connection, path: bytes) -> int | None:
 def _apply(conn: sqlite3.Connection, change_id: int, side: str, photo_map: dict[int, int]) -> None:
     """Set every pair of the change to its `side` ("before" or "after") state; photos not in the library
     are skipped."""
+    other = "after" if side == "before" else "before"
+    for before, after in conn.execute(f"SELECT {other}_source, {side}_source FROM history_tags "
+                                      "WHERE change_id = ? AND photo_id = ? ORDER BY rowid", (change_id, RENAME)):
+        _rename(conn, before, after)
     rows = conn.execute(f"SELECT photo_id, tag, {side}_source, {side}_confidence, {side}_rejected "
-                        "FROM history_tags WHERE change_id = ?", (change_id,)).fetchall()
+                        "FROM history_tags WHERE change_id = ? AND photo_id != ?", (change_id, RENAME)).fetchall()
     present = _present(conn, [photo_map.get(row[0], row[0]) for row in rows])
     tag_ids: dict[str, int | None] = {}
     for photo_id, name, source, confidence, rejected in rows:
@@ -248,6 +277,22 @@ def _apply(conn: sqlite3.Connection, change_id: int, side: str, photo_map: dict[
                          (photo_id, tag, source, confidence))
         if rejected:
             conn.execute("INSERT INTO tag_rejections (photo_id, tag_id) VALUES (?, ?)", (photo_id, tag))
+
+
+def _rename(conn: sqlite3.Connection, current: str, name: str) -> None:
+    """Rename the tag called `current` (any case) to `name`. Another tag holding `name` meanwhile (made by a
+    later change, since undone) gives its rows to it and goes: tag names are unique."""
+    tag = _tag_id(conn, current, create=False)
+    if tag is None:
+        return
+    other = conn.execute("SELECT id FROM tags WHERE name = ? COLLATE NOCASE AND id != ?", (name, tag)).fetchone()
+    if other is not None:
+        conn.execute("INSERT OR IGNORE INTO photo_tags (photo_id, tag_id, source, confidence) "
+                     "SELECT photo_id, ?, source, confidence FROM photo_tags WHERE tag_id = ?", (tag, other[0]))
+        conn.execute("INSERT OR IGNORE INTO tag_rejections (photo_id, tag_id) "
+                     "SELECT photo_id, ? FROM tag_rejections WHERE tag_id = ?", (tag, other[0]))
+        conn.execute("DELETE FROM tags WHERE id = ?", (other[0],))
+    conn.execute("UPDATE tags SET name = ? WHERE id = ?", (name, tag))
 
 
 def _present(conn: sqlite3.Connection, photo_ids: list[int]) -> set[int]:

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from clipdesk.errors import ClipdeskError, EmptyLibraryError
+from clipdesk.library.history import Change
 from clipdesk.progress import Progress
 from clipdesk.tagging import few_shot
 from clipdesk.tagging.label_sets import LabelSet, get_label_set
@@ -163,11 +164,25 @@ def run_label_set(library, name: str, model=None, *, apply_above: float | None =
 
 def _write(library, label_set: LabelSet, model_key: str, suggestions, confirmations,
            scored_ids: list[int] | None = None) -> None:
-    """Replace the set's suggestions on the scored photos (None: every photo the model embedded)."""
+    """Replace the set's suggestions on the scored photos (None: every photo the model embedded), as one
+    change to undo (library/history.py): every pair of the set's labels it drops or writes is watched."""
     with library.transaction() as conn:
         conn.execute("UPDATE label_sets SET run_model = ? WHERE id = ?", (model_key, label_set.id))
         tag_ids = [tag_id(conn, label, create=True) for label in label_set.labels]
         marks = ",".join("?" * len(tag_ids))
+        change = Change(conn)
+        written: dict[int, set[int]] = {tag: set() for tag in tag_ids}
+        for photo_id, label, _ in (*suggestions, *confirmations):
+            written[tag_ids[label]].add(photo_id)
+        for tag in tag_ids:
+            if scored_ids is None:
+                dropped = conn.execute("SELECT photo_id FROM photo_tags WHERE source = 'suggested' AND tag_id = ? "
+                                       "AND photo_id IN (SELECT photo_id FROM embeddings WHERE model = ?)",
+                                       (tag, model_key)).fetchall()
+                written[tag].update(row[0] for row in dropped)
+            else:
+                written[tag].update(scored_ids)
+            change.watch(tag, sorted(written[tag]))
         if scored_ids is None:
             conn.execute(f"DELETE FROM photo_tags WHERE source = 'suggested' AND tag_id IN ({marks}) AND photo_id IN "
                          "(SELECT photo_id FROM embeddings WHERE model = ?)", (*tag_ids, model_key))
@@ -183,3 +198,7 @@ def _write(library, label_set: LabelSet, model_key: str, suggestions, confirmati
                          "ON CONFLICT (photo_id, tag_id) DO UPDATE SET source = 'user', "
                          "confidence = excluded.confidence",
                          [(photo_id, tag_ids[label], score) for photo_id, label, score in confirmations])
+        made = f"{len(suggestions):,} suggestion{'s' if len(suggestions) != 1 else ''}"
+        if confirmations:
+            made += f", {len(confirmations):,} applied"
+        change.save(f"Run label set “{label_set.name}” ({made})")

@@ -282,16 +282,27 @@ def reject_suggestions(library, photo_ids: Sequence[int], name: str) -> int:
 
 
 def rename_tag(library, old: str, new: str) -> None:
-    """Rename a tag; into an existing tag's name, the two merge (a confirmed row wins over a suggestion)."""
+    """Rename a tag; into an existing tag's name, the two merge (a confirmed row wins over a suggestion).
+    One step to undo: undo gives back the old name (and, after a merge, both tags as they were)."""
     new = clean_name(new)
     with library.transaction() as conn:
         source = tag_id(conn, old)
         if source is None:
             raise ClipdeskError(f"no tag {clean_name(old)!r} in the library")
+        name = conn.execute("SELECT name FROM tags WHERE id = ?", (source,)).fetchone()[0]
         target = tag_id(conn, new)
+        change = Change(conn)
         if target is None or target == source:
+            change.rename(name, new)
             conn.execute("UPDATE tags SET name = ? WHERE id = ?", (new, source))
+            change.save(f"Rename tag “{name}” to “{new}”")
             return
+        change.watch_tag(source)
+        change.watch_tag(target)
+        change.watch(target, [row[0] for row in conn.execute(  # the photos the merge gives the target tag
+            "SELECT photo_id FROM photo_tags WHERE tag_id = ? UNION SELECT photo_id FROM tag_rejections "
+            "WHERE tag_id = ?", (source, source))])
+        into = conn.execute("SELECT name FROM tags WHERE id = ?", (target,)).fetchone()[0]
         conn.execute(
             "INSERT INTO photo_tags (photo_id, tag_id, source, confidence) "
             "SELECT photo_id, ?, source, confidence FROM photo_tags WHERE tag_id = ? "
@@ -300,6 +311,7 @@ def rename_tag(library, old: str, new: str) -> None:
         conn.execute("INSERT OR IGNORE INTO tag_rejections (photo_id, tag_id) "
                      "SELECT photo_id, ? FROM tag_rejections WHERE tag_id = ?", (target, source))
         conn.execute("DELETE FROM tags WHERE id = ?", (source,))
+        change.save(f"Merge tag “{name}” into “{into}”")
 
 
 def delete_tag(library, name: str) -> int:

@@ -77,6 +77,9 @@ class ResultSet:
     sample: tuple[str, bool] | None = None
     # Videos among the results: photo id -> (the best frame's moment or None, duration), in seconds.
     videos: dict[int, tuple[float | None, float]] = field(default_factory=dict)
+    # Width / height of each photo as displayed (EXIF orientation applied), float32; 1.0 where unknown. None:
+    # not read (every photo is laid out square). The justified grid lays its rows out from these.
+    aspects: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         # Made where the results are made (a worker), not on the UI thread: 100,000 names take a while.
@@ -305,7 +308,7 @@ class LibraryService(QObject):
             durations = self.library.durations()
             videos = {int(i): (None, durations[int(i)]) for i in ids if int(i) in durations} if durations else {}
             return seq, text, ResultSet(text, ids, paths, None, tag_view, folder_view, sample=sample,
-                                        videos=videos), None
+                                        aspects=photo_aspects(self.library, ids), videos=videos), None
         scored = bool(query.terms)
         try:
             results = self._searcher.search(query, k=RANKED_RESULTS if scored else ALL_MATCHES)
@@ -319,7 +322,8 @@ class LibraryService(QObject):
         note = unread_note(self._searcher.clip.name, unread) if unread else ""
         videos = {r.photo_id: (r.time, r.duration) for r in results if r.duration is not None}
         return seq, text, ResultSet(text, ids, [r.path for r in results], scores, tag_view, folder_view,
-                                    note=note, sample=sample, videos=videos), None
+                                    note=note, sample=sample, aspects=photo_aspects(self.library, ids),
+                                    videos=videos), None
 
     def _deliver(self, outcome) -> None:
         if outcome is None or self._is_stale(outcome[0]):
@@ -591,6 +595,42 @@ class LibraryService(QObject):
         if finished:
             self.library.close()
         return finished
+
+
+# Above this many results the aspects are read in one pass over the photos table rather than by id.
+WHOLE_TABLE = 20_000
+
+
+def photo_aspects(library: Library, ids: np.ndarray) -> np.ndarray:
+    """Width / height of each photo (as displayed: the library stores both with EXIF orientation applied), in
+    the order of `ids`, as float32; 1.0 for a photo whose size is unknown (not decoded, or gone meanwhile).
+    A listing of the whole library reads the table once, ordered by its primary key (100,000 rows: ~50 ms);
+    a page of ranked results reads only its own rows."""
+    aspects = np.ones(len(ids), np.float32)
+    if not len(ids):
+        return aspects
+    conn = library.conn
+    if len(ids) > WHOLE_TABLE:
+        rows = conn.execute("SELECT id, width, height FROM photos ORDER BY id").fetchall()
+    else:
+        rows = []
+        listed = [int(photo_id) for photo_id in ids]
+        for start in range(0, len(listed), 500):  # under SQLite's bound-parameter limit
+            part = listed[start:start + 500]
+            rows += conn.execute(f"SELECT id, width, height FROM photos WHERE id IN ({','.join('?' * len(part))}) "
+                                 "ORDER BY id", part).fetchall()
+        rows.sort()
+    if not rows:
+        return aspects
+    table = np.array([(row[0], row[1] or 0, row[2] or 0) for row in rows], np.int64)
+    known = table[(table[:, 1] > 0) & (table[:, 2] > 0)]
+    if not len(known):
+        return aspects
+    where = np.searchsorted(known[:, 0], ids)
+    where = np.minimum(where, len(known) - 1)
+    found = known[where, 0] == ids
+    aspects[found] = known[where[found], 1] / known[where[found], 2]
+    return aspects
 
 
 def undo_keys() -> str:

@@ -19,6 +19,7 @@ from PySide6.QtGui import QAction, QKeySequence, QPalette, QShortcut
 from PySide6.QtWidgets import (QFileDialog, QFrame, QHBoxLayout, QInputDialog, QLabel, QMainWindow, QPushButton,
                                QSlider, QSplitter, QStackedWidget, QToolButton, QVBoxLayout, QWidget)
 
+from clipdesk.settings import load_settings, update_settings
 from clipdesk.ui import desktop
 from clipdesk.ui.elided_label import ElidedLabel
 from clipdesk.ui.icons import app_icon, icon
@@ -247,6 +248,33 @@ class MainWindow(QMainWindow):
         edit.addAction(self.undo_action)
         edit.addAction(self.redo_action)
         self._history_changed(None, None)
+
+        # View: how the grid shows photos, remembered in the settings file.
+        settings = load_settings()
+        view = self.menuBar().addMenu("&View")
+        self.justified_action = QAction("&Justified rows (whole photos)", self)
+        self.justified_action.setCheckable(True)
+        self.justified_action.setToolTip("Photos uncropped at their own shape, in rows that fill the width; "
+                                         "unchecked: square thumbnails")
+        self.justified_action.setChecked(bool(settings.get("justified_grid", False)))
+        self.justified_action.toggled.connect(self._set_justified)
+        self.scores_action = QAction("Show &scores on tiles", self)
+        self.scores_action.setCheckable(True)
+        self.scores_action.setToolTip("The similarity score on every photo of a search, not only under the pointer")
+        self.scores_action.setChecked(bool(settings.get("scores_on_tiles", False)))
+        self.scores_action.toggled.connect(self._set_show_scores)
+        view.addAction(self.justified_action)
+        view.addAction(self.scores_action)
+        self.grid.set_justified(self.justified_action.isChecked())
+        self.grid.set_show_scores(self.scores_action.isChecked())
+
+    def _set_justified(self, justified: bool) -> None:
+        self.grid.set_justified(justified)
+        update_settings(justified_grid=justified)
+
+    def _set_show_scores(self, shown: bool) -> None:
+        self.grid.set_show_scores(shown)
+        update_settings(scores_on_tiles=shown)
 
     def _history_changed(self, undo: str | None, redo: str | None) -> None:
         for action, verb, step in ((self.undo_action, "&Undo", undo), (self.redo_action, "&Redo", redo)):

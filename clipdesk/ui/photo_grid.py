@@ -1,9 +1,13 @@
 """The photo grid: one QListView over a list model of photo ids, painted by a delegate.
 
-Model/view keeps 100,000+ photos cheap: the model holds arrays (ids, paths, scores), the view lays
-out uniform cells without asking each one, and only cells on screen are painted. A cell shows
-a placeholder until its thumbnail arrives from the loader (thumbnails.py); the file name and score
-appear on hover. Photos drag out as file URLs (plus their ids, for dropping on a tag in the sidebar).
+Model/view keeps 100,000+ photos cheap: the model holds arrays (ids, paths, scores, aspect ratios), the
+view lays out cells without asking each one, and only cells on screen are painted. Two layouts (View menu):
+square cells (QListView's own uniform layout, thumbnails cropped to squares), or justified rows
+(justified.py: photos uncropped at their own aspect ratio, rows filling the width; the view answers Qt's
+geometry questions — visualRect, indexAt, moveCursor, setSelection, scrollTo — from that layout and
+paints the cells itself). A cell shows a placeholder until its thumbnail arrives from the loader
+(thumbnails.py); the file name and score appear on hover, the score on every cell when the View menu
+asks for it. Photos drag out as file URLs (plus their ids, for dropping on a tag in the sidebar).
 """
 
 from __future__ import annotations
@@ -11,15 +15,18 @@ from __future__ import annotations
 import json
 import os
 
+import numpy as np
 from PySide6.QtCore import (QItemSelection, QItemSelectionModel, QMimeData, QModelIndex, QPoint, QRect, QRectF,
                             QSize, QStringListModel, Qt, QUrl, Signal)
-from PySide6.QtGui import (QColor, QDrag, QFont, QImage, QKeySequence, QLinearGradient, QPainter, QPainterPath,
-                           QPalette, QPen, QPixmap)
-from PySide6.QtWidgets import QAbstractItemView, QFrame, QListView, QMenu, QStyle, QStyledItemDelegate
+from PySide6.QtGui import (QColor, QCursor, QDrag, QFont, QImage, QKeySequence, QLinearGradient, QPainter,
+                           QPainterPath, QPalette, QPen, QPixmap, QRegion)
+from PySide6.QtWidgets import (QAbstractItemView, QFrame, QListView, QMenu, QStyle, QStyledItemDelegate,
+                               QStyleOptionViewItem)
 
 from clipdesk.library.pathnames import display_path
 from clipdesk.runtime.video_frames import clock
 from clipdesk.ui.icons import icon, tinted_pixmap
+from clipdesk.ui.justified import Layout, justified_layout
 from clipdesk.ui.library_service import ResultSet
 from clipdesk.ui.thumbnails import PixmapCache, ThumbnailLoader
 
@@ -59,6 +66,7 @@ class PhotoGridModel(QStringListModel):
         self._cache = PixmapCache()
         self._failed: dict[int, str] = {}
         self.side = DEFAULT_CELL - 2 * GAP  # thumbnail side in device pixels
+        self.square = True  # thumbnails cropped to squares of `side`; False: uncropped, `side` high
         loader.loaded.connect(self._thumbnail_loaded)
         loader.failed.connect(self._thumbnail_failed)
 
@@ -76,11 +84,16 @@ class PhotoGridModel(QStringListModel):
         self.setStringList(results.names)  # resets the model
         self.loader.forget_pending()
 
-    def set_thumbnail_side(self, side: int) -> None:
-        if side != self.side:
-            self.side = side
+    def set_thumbnail_side(self, side: int, square: bool = True) -> None:
+        if side != self.side or square != self.square:
+            self.side, self.square = side, square
             self._cache.clear()
             self.loader.forget_pending()
+
+    def aspects(self) -> np.ndarray:
+        """Width / height of each photo (1.0 where unknown)."""
+        aspects = self.results.aspects
+        return aspects if aspects is not None else np.ones(len(self.results), np.float32)
 
     def row_of(self, photo_id: int) -> int | None:
         return self._row_of.get(int(photo_id))
@@ -109,7 +122,7 @@ class PhotoGridModel(QStringListModel):
             photo_id = self.photo_id(row)
             pixmap = self._cache.get(photo_id)
             if pixmap is None and photo_id not in self._failed:
-                self.loader.request(photo_id, self.side)
+                self.loader.request(photo_id, self.side, self.square)
             return pixmap
         if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.AccessibleTextRole):
             return self.results.names[row]
@@ -154,8 +167,8 @@ class PhotoGridModel(QStringListModel):
     # --- thumbnails arriving ---
 
     def _thumbnail_loaded(self, photo_id: int, side: int, image: QImage) -> None:
-        if side != self.side:
-            return  # made for a zoom level no longer shown
+        if side != (self.side if self.square else -self.side):
+            return  # made for a zoom level or layout no longer shown
         self._cache.put(photo_id, QPixmap.fromImage(image))
         self._changed(photo_id)
 
@@ -171,12 +184,14 @@ class PhotoGridModel(QStringListModel):
 
 
 class PhotoDelegate(QStyledItemDelegate):
-    """Paints a cell: the square thumbnail (or a placeholder), the selection ring, and on hover the
-    file name and score over a dark gradient."""
+    """Paints a cell: the thumbnail (or a placeholder), the selection ring, on hover the file name and score
+    over a dark gradient, and the score on every cell when `show_scores` is set."""
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.cell = QSize(DEFAULT_CELL, DEFAULT_CELL)
+        self.inset = GAP / 2  # between the cell and its photo (justified cells are the photo itself)
+        self.show_scores = False
 
     def sizeHint(self, option, index) -> QSize:
         return self.cell
@@ -185,7 +200,8 @@ class PhotoDelegate(QStyledItemDelegate):
         painter.save()
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         palette = option.palette
-        rect = QRectF(option.rect).adjusted(GAP / 2, GAP / 2, -GAP / 2, -GAP / 2)
+        inset = self.inset
+        rect = QRectF(option.rect).adjusted(inset, inset, -inset, -inset)
         path = QPainterPath()
         path.addRoundedRect(rect, RADIUS, RADIUS)
         selected = bool(option.state & QStyle.StateFlag.State_Selected)
@@ -195,11 +211,13 @@ class PhotoDelegate(QStyledItemDelegate):
         painter.setClipPath(path)
         if pixmap is not None and not pixmap.isNull():
             painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
-            painter.drawPixmap(rect.toRect(), pixmap)
+            painter.drawPixmap(rect, pixmap, cover_source(pixmap, rect))
         else:
             self._placeholder(painter, rect, palette, failed=index.data(FAILED_ROLE) is not None)
         if hovered:
             self._caption(painter, rect, index)
+        elif self.show_scores:
+            self._score_badge(painter, rect, index)
         video = index.data(VIDEO_ROLE)
         if video is not None:
             self._video_badge(painter, rect, video)
@@ -264,6 +282,24 @@ class PhotoDelegate(QStyledItemDelegate):
         painter.setPen(QColor(255, 255, 255))
         painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, text)
 
+    def _score_badge(self, painter: QPainter, rect: QRectF, index: QModelIndex) -> None:
+        """The similarity score in a dark pill at the bottom right (nothing for a listing without scores)."""
+        score = index.data(SCORE_ROLE)
+        if score is None:
+            return
+        font = QFont(painter.font())
+        font.setPointSizeF(max(7.5, font.pointSizeF() * 0.85))
+        painter.setFont(font)
+        text = f"{score:.3f}"
+        metrics = painter.fontMetrics()
+        width, height = metrics.horizontalAdvance(text) + 10, metrics.height() + 2
+        pill = QRectF(rect.right() - width - 5, rect.bottom() - height - 5, width, height)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QColor(0, 0, 0, 165))
+        painter.drawRoundedRect(pill, height / 2, height / 2)
+        painter.setPen(QColor(255, 255, 255))
+        painter.drawText(pill, Qt.AlignmentFlag.AlignCenter, text)
+
     def _check_badge(self, painter: QPainter, rect: QRectF, accent: QColor) -> None:
         badge = QRectF(rect.left() + 7, rect.top() + 7, 20, 20)
         painter.setPen(QPen(QColor(255, 255, 255), 1.5))
@@ -273,9 +309,23 @@ class PhotoDelegate(QStyledItemDelegate):
         painter.drawPixmap(QPoint(int(badge.left() + 3), int(badge.top() + 3)), check)
 
 
+def cover_source(pixmap: QPixmap, rect: QRectF) -> QRectF:
+    """The middle part of `pixmap` with the shape of `rect` (a thumbnail a pixel off the cell's shape, or a
+    square one in a justified cell while its own loads, is cropped rather than stretched)."""
+    width, height = pixmap.width(), pixmap.height()
+    if rect.height() <= 0 or height <= 0:
+        return QRectF(0, 0, width, height)
+    shape = rect.width() / rect.height()
+    if width / height > shape:
+        cut = height * shape
+        return QRectF((width - cut) / 2, 0, cut, height)
+    cut = width / shape
+    return QRectF(0, (height - cut) / 2, width, cut)
+
+
 class PhotoGridView(QListView):
-    """Keyboard: arrows move, Shift/Ctrl extend, Enter opens, Space previews, Delete asks to untag.
-    Ctrl+wheel zooms."""
+    """Keyboard: arrows move, Shift/Ctrl extend, Enter opens, Space previews, Delete asks to untag,
+    Home/End and Page Up/Down jump. Ctrl+wheel zooms."""
 
     openRequested = Signal(list)  # paths
     previewRequested = Signal(int)  # row
@@ -288,6 +338,12 @@ class PhotoGridView(QListView):
 
     def __init__(self, model: PhotoGridModel, parent=None):
         super().__init__(parent)
+        # Set before any call into Qt: Qt calls the overrides below (scrollTo, visualRect) from its setters.
+        self.justified = False  # justified rows (set_justified) rather than square cells
+        self._layout: Layout | None = None  # the justified layout, made when first needed
+        self._layout_key: tuple | None = None
+        self._band_origin: QPoint | None = None  # where a rubber band started (content coordinates)
+        self._band = QRect()
         self.setObjectName("photoGrid")
         self.setFrameShape(QFrame.Shape.NoFrame)
         self.setModel(model)
@@ -313,6 +369,8 @@ class PhotoGridView(QListView):
         self.viewport().setAttribute(Qt.WidgetAttribute.WA_Hover)
         self.setContextMenuPolicy(Qt.ContextMenuPolicy.DefaultContextMenu)
         self.target_cell = DEFAULT_CELL
+        for signal in (model.modelReset, model.rowsInserted, model.rowsRemoved, model.layoutChanged):
+            signal.connect(self._forget_layout)
         self.tag_names: list[str] = []  # offered in the context menu
         self.tag_view: str | None = None
         self.empty_text = ""
@@ -324,26 +382,189 @@ class PhotoGridView(QListView):
     def grid_model(self) -> PhotoGridModel:
         return self.model()
 
-    # --- layout: cells stretch so the columns fill the width exactly ---
+    # --- layout: square cells stretch so the columns fill the width exactly; justified rows fill it ---
 
     def resizeEvent(self, event) -> None:
+        self._forget_layout()
         super().resizeEvent(event)
         self._fit_cells()
 
     def set_zoom(self, cell: int) -> None:
         self.target_cell = max(MIN_CELL, min(MAX_CELL, int(cell)))
+        self._forget_layout()
         self._fit_cells()
         self.zoomChanged.emit(self.target_cell)
 
+    def set_justified(self, justified: bool) -> None:
+        """Justified rows of uncropped photos, or square cells; the current photo stays in view."""
+        if justified == self.justified:
+            return
+        self.justified = justified
+        self.delegate.inset = 0 if justified else GAP / 2
+        self._forget_layout()
+        self.delegate.cell = QSize()  # _fit_cells sets the square cells and the thumbnail size again
+        self._fit_cells()
+        self.doItemsLayout()
+        self.viewport().update()
+        if self.currentIndex().isValid():
+            self.scrollTo(self.currentIndex(), QAbstractItemView.ScrollHint.PositionAtCenter)
+
+    def set_show_scores(self, shown: bool) -> None:
+        self.delegate.show_scores = shown
+        self.viewport().update()
+
     def _fit_cells(self) -> None:
+        ratio = self.devicePixelRatioF()
+        if self.justified:
+            # Rows are at most the target height: thumbnails made that high stay sharp in every row.
+            self.grid_model.set_thumbnail_side(round(self._row_height() * ratio), square=False)
+            self.updateGeometries()
+            self.viewport().update()
+            return
         # One pixel of slack: the wrapping layout starts a new row when a cell would touch the edge.
         width = self.viewport().width() - 1
         columns = max(1, round(width / self.target_cell))
         cell = max(MIN_CELL // 2, width // columns)
-        if cell != self.delegate.cell.width():
+        side = round((cell - GAP) * ratio)
+        if cell != self.delegate.cell.width() or side != self.grid_model.side or not self.grid_model.square:
             self.delegate.cell = QSize(cell, cell)
-            self.grid_model.set_thumbnail_side(round((cell - GAP) * self.devicePixelRatioF()))
+            self.grid_model.set_thumbnail_side(side)
             self.setGridSize(QSize(cell, cell))
+
+    def _row_height(self) -> int:
+        return self.target_cell - GAP
+
+    def _forget_layout(self, *_) -> None:
+        self._layout = None
+
+    def justified_layout(self) -> Layout:
+        """The justified layout for the current results, width and zoom (made again when one changes)."""
+        margin = GAP // 2
+        model = self.grid_model
+        key = (id(model.results), model.rowCount(), self.viewport().width(), self.target_cell)
+        if self._layout is None or key != self._layout_key:
+            width = self.viewport().width() - 2 * margin
+            self._layout = justified_layout(model.aspects()[:model.rowCount()], width, self._row_height(), GAP,
+                                            margin)
+            self._layout_key = key
+        return self._layout
+
+    # The geometry Qt asks a view for: QListView's answers for square cells, the justified layout's otherwise.
+
+    def visualRect(self, index: QModelIndex) -> QRect:
+        if not self.justified:
+            return super().visualRect(index)
+        if not index.isValid() or index.row() >= self.grid_model.rowCount():
+            return QRect()
+        x, y, width, height = self.justified_layout().rect(index.row())
+        return QRect(x - self.horizontalOffset(), y - self.verticalOffset(), width, height)
+
+    def indexAt(self, point: QPoint) -> QModelIndex:
+        if not self.justified:
+            return super().indexAt(point)
+        row = self.justified_layout().photo_at(point.x() + self.horizontalOffset(), point.y() + self.verticalOffset())
+        return self.grid_model.index(row) if row is not None else QModelIndex()
+
+    def moveCursor(self, action, modifiers) -> QModelIndex:
+        if not self.justified:
+            return super().moveCursor(action, modifiers)
+        count = self.grid_model.rowCount()
+        if not count:
+            return QModelIndex()
+        current = self.currentIndex()
+        if not current.isValid():
+            return self.grid_model.index(0)
+        layout, row = self.justified_layout(), current.row()
+        x, y, width, height = layout.rect(row)
+        line = int(layout.line[row])
+        moves = QAbstractItemView.CursorAction
+        if action in (moves.MoveRight, moves.MoveNext):
+            row = min(count - 1, row + 1)
+        elif action in (moves.MoveLeft, moves.MovePrevious):
+            row = max(0, row - 1)
+        elif action == moves.MoveHome:
+            row = 0
+        elif action == moves.MoveEnd:
+            row = count - 1
+        elif action in (moves.MoveUp, moves.MoveDown, moves.MovePageUp, moves.MovePageDown):
+            if action in (moves.MoveUp, moves.MoveDown):
+                line += -1 if action == moves.MoveUp else 1
+            else:  # a viewport's height up or down, to the row there
+                page = self.viewport().height() * (-1 if action == moves.MovePageUp else 1)
+                line = layout.line_at(y + height / 2 + page)
+            line = max(0, min(layout.lines - 1, line))
+            row = layout.nearest_in_line(line, x + width / 2)
+        return self.grid_model.index(row)
+
+    def setSelection(self, rect: QRect, command) -> None:
+        if not self.justified:
+            super().setSelection(rect, command)
+            return
+        layout, dx, dy = self.justified_layout(), self.horizontalOffset(), self.verticalOffset()
+        rect = rect.normalized()  # a drag up or left comes as a rectangle of negative size
+        selection = QItemSelection()
+        if rect.width() <= 1 and rect.height() <= 1:  # a click: the photo under it
+            row = layout.photo_at(rect.x() + dx, rect.y() + dy)
+            runs = [] if row is None else [(row, row)]
+        else:
+            runs = layout.photos_in(rect.left() + dx, rect.top() + dy, rect.right() + dx, rect.bottom() + dy)
+        model = self.grid_model
+        for first, last in runs:
+            selection.select(model.index(first), model.index(last))
+        self.selectionModel().select(selection, command)
+
+    def visualRegionForSelection(self, selection: QItemSelection) -> QRegion:
+        # Only the rows on screen: QListView's asks for every selected row's rectangle (100,000 calls).
+        first, last = self._rows_on_screen()
+        region = QRegion()
+        model = self.grid_model
+        for selection_range in selection:
+            for row in range(max(first, selection_range.top()), min(last, selection_range.bottom()) + 1):
+                region += self.visualRect(model.index(row))
+        return region
+
+    def _rows_on_screen(self) -> tuple[int, int]:
+        count = self.grid_model.rowCount()
+        if not count:
+            return 0, -1
+        height = self.viewport().height()
+        if self.justified:
+            layout, top = self.justified_layout(), self.verticalOffset()
+            first = max(0, layout.line_at(top - GAP))
+            last = min(layout.lines - 1, layout.line_at(top + height))
+            return int(layout.starts[first]), int(layout.starts[last + 1]) - 1
+        first, last = super().indexAt(QPoint(1, 1)), super().indexAt(QPoint(self.viewport().width() - 2, height - 2))
+        return (first.row() if first.isValid() else 0), (last.row() if last.isValid() else count - 1)
+
+    def scrollTo(self, index: QModelIndex, hint=QAbstractItemView.ScrollHint.EnsureVisible) -> None:
+        if not self.justified:
+            super().scrollTo(index, hint)
+            return
+        if not index.isValid():
+            return
+        _, y, _, height = self.justified_layout().rect(index.row())
+        bar, view, margin = self.verticalScrollBar(), self.viewport().height(), GAP // 2
+        top = bar.value()
+        hints = QAbstractItemView.ScrollHint
+        if hint == hints.PositionAtTop:
+            top = y - margin
+        elif hint == hints.PositionAtBottom:
+            top = y + height + margin - view
+        elif hint == hints.PositionAtCenter:
+            top = y + (height - view) // 2
+        elif y - margin < top:
+            top = y - margin
+        elif y + height + margin > top + view:
+            top = y + height + margin - view
+        bar.setValue(top)
+
+    def updateGeometries(self) -> None:
+        super().updateGeometries()
+        if self.justified:
+            bar, view = self.verticalScrollBar(), self.viewport().height()
+            bar.setRange(0, max(0, self.justified_layout().content_height - view))
+            bar.setPageStep(view)
+            bar.setSingleStep(24)
 
     def wheelEvent(self, event) -> None:
         if event.modifiers() & Qt.KeyboardModifier.ControlModifier:
@@ -459,7 +680,7 @@ class PhotoGridView(QListView):
         painter.setClipPath(path)
         thumbnail = self.grid_model.index(rows[0]).data(THUMBNAIL_ROLE)
         if thumbnail is not None:
-            painter.drawPixmap(QRect(0, 0, side, side), thumbnail)
+            painter.drawPixmap(QRectF(0, 0, side, side), thumbnail, cover_source(thumbnail, QRectF(0, 0, side, side)))
         else:
             painter.fillRect(QRect(0, 0, side, side), self.palette().color(QPalette.ColorRole.AlternateBase))
         painter.setClipping(False)
@@ -473,10 +694,71 @@ class PhotoGridView(QListView):
         painter.end()
         return canvas
 
+    # --- a rubber band over a justified grid (QListView draws none: its own paint is not used there) ---
+
+    def mousePressEvent(self, event) -> None:
+        point = event.position().toPoint()
+        self._band_origin = None
+        if self.justified and event.button() == Qt.MouseButton.LeftButton and not self.indexAt(point).isValid():
+            self._band_origin = point + QPoint(self.horizontalOffset(), self.verticalOffset())
+        super().mousePressEvent(event)
+
+    def mouseMoveEvent(self, event) -> None:
+        super().mouseMoveEvent(event)
+        if self._band_origin is not None and self.state() == QAbstractItemView.State.DragSelectingState:
+            origin = self._band_origin - QPoint(self.horizontalOffset(), self.verticalOffset())
+            self._band = QRect(origin, event.position().toPoint()).normalized()
+            self.viewport().update()
+
+    def mouseReleaseEvent(self, event) -> None:
+        super().mouseReleaseEvent(event)
+        if self._band_origin is not None:
+            self._band_origin, self._band = None, QRect()
+            self.viewport().update()
+
+    # --- painting: QListView's for square cells; the justified cells here ---
+
+    def _paint_justified(self, event) -> None:
+        painter = QPainter(self.viewport())
+        area, dx, dy = event.rect(), self.horizontalOffset(), self.verticalOffset()
+        runs = self.justified_layout().photos_in(area.left() + dx, area.top() + dy, area.right() + dx,
+                                                 area.bottom() + dy)
+        base = QStyleOptionViewItem()
+        self.initViewItemOption(base)
+        model, selected = self.grid_model, self.selectionModel()
+        current, focused = self.currentIndex(), self.hasFocus()
+        pointer = self.viewport().mapFromGlobal(QCursor.pos())
+        hovered = self.indexAt(pointer) if self.viewport().underMouse() else QModelIndex()
+        flags = QStyle.StateFlag
+        for first, last in runs:
+            for row in range(first, last + 1):
+                index = model.index(row)
+                option = QStyleOptionViewItem(base)
+                option.rect = self.visualRect(index)
+                option.index = index
+                if selected.isSelected(index):
+                    option.state |= flags.State_Selected
+                if index == hovered:
+                    option.state |= flags.State_MouseOver
+                if focused and index == current:
+                    option.state |= flags.State_HasFocus
+                self.delegate.paint(painter, option, index)
+        if not self._band.isNull():
+            accent = self.palette().color(QPalette.ColorRole.Highlight)
+            painter.setPen(QPen(accent, 1))
+            fill = QColor(accent)
+            fill.setAlpha(60)
+            painter.setBrush(fill)
+            painter.drawRect(self._band.adjusted(0, 0, -1, -1))
+        painter.end()
+
     # --- an empty grid says why ---
 
     def paintEvent(self, event) -> None:
-        super().paintEvent(event)
+        if self.justified:
+            self._paint_justified(event)
+        else:
+            super().paintEvent(event)
         if self.model().rowCount() == 0 and self.empty_text:
             painter = QPainter(self.viewport())
             painter.setPen(self.palette().color(QPalette.ColorRole.PlaceholderText))

@@ -6,8 +6,9 @@ requests are dropped once the stack is full (they are asked again if the cell co
 worker takes up to BATCH of the newest requests, reads their content hashes from the library in one
 query (`Library.content_hashes`), reads their JPEGs from the thumbnail cache, makes one the cache lost
 (`ThumbnailCache.make`; only then is the photo's path read), and crops each to a square of the
-cell's size; the UI thread only turns the finished QImage into a pixmap. A video found by a query
-shows its frame at the moment that matched (`set_moments`), any other video its poster frame.
+cell's size, or (for the justified grid) scales it to the row's height, uncropped; the UI thread only
+turns the finished QImage into a pixmap. A video found by a query shows its frame at the moment that
+matched (`set_moments`), any other video its poster frame.
 
 The side asked for is in device pixels (a HiDPI screen asks for twice the cell). Where the cached
 thumbnail (256 px on its longer side) would have to be enlarged to cover it, as at high zoom or on
@@ -28,6 +29,7 @@ from clipdesk.library.store import Library
 from clipdesk.library.thumbnails import frame_thumbnail_key, thumbnail_cache
 from clipdesk.runtime.raw import is_raw
 from clipdesk.runtime.video_frames import VideoError, is_video, still_image
+from clipdesk.ui.justified import MAX_ASPECT
 from clipdesk.ui.workers import Lane, one_line
 
 MAX_PENDING = 400
@@ -44,6 +46,18 @@ def cover_square(image: QImage, side: int) -> QImage:
                           Qt.TransformationMode.SmoothTransformation)
     x, y = (scaled.width() - side) // 2, (scaled.height() - side) // 2
     return scaled.copy(QRect(x, y, side, side))
+
+
+def fit_height(image: QImage, height: int) -> QImage:
+    """`image` scaled to `height`, its aspect ratio kept (no crop). A photo more than MAX_ASPECT times as wide
+    as high is cut to that ratio first: the justified grid shows it no wider (justified.py)."""
+    if image.isNull() or height <= 0:
+        return image
+    widest = round(image.height() * MAX_ASPECT)
+    if image.width() > widest:
+        image = image.copy(QRect((image.width() - widest) // 2, 0, widest, image.height()))
+    width = max(1, round(image.width() * height / image.height()))
+    return image.scaled(width, height, Qt.AspectRatioMode.IgnoreAspectRatio, Qt.TransformationMode.SmoothTransformation)
 
 
 def read_image(path: str, max_side: int | None = None, moment: float | None = None) -> QImage:
@@ -104,7 +118,8 @@ def read_covering(path: str, side: int) -> QImage:
 
 
 class ThumbnailLoader(QObject):
-    loaded = Signal(int, int, QImage)  # photo id, side, square image
+    # photo id, side, image: a square of that side, or (side negative) an uncropped image -side pixels high
+    loaded = Signal(int, int, QImage)
     failed = Signal(int, str)  # photo id, one line
 
     def __init__(self, library: Library, threads: int = 2, parent: QObject | None = None):
@@ -113,7 +128,7 @@ class ThumbnailLoader(QObject):
         self._lane = Lane(threads, "clipdesk-thumbnails", self, nice=2)
         self._threads = threads
         self._lock = threading.Lock()
-        self._stack: OrderedDict[tuple[int, int], None] = OrderedDict()  # newest last
+        self._stack: OrderedDict[tuple[int, int, bool], None] = OrderedDict()  # newest last
         self._running = 0
         self._stopped = False
         self._moments: dict[int, float] = {}  # video id -> the moment to show (a query's best frame)
@@ -125,8 +140,9 @@ class ThumbnailLoader(QObject):
     def moment(self, photo_id: int) -> float | None:
         return self._moments.get(int(photo_id))
 
-    def request(self, photo_id: int, side: int) -> None:
-        key = (int(photo_id), int(side))
+    def request(self, photo_id: int, side: int, square: bool = True) -> None:
+        """A thumbnail cropped to a side x side square, or (square False) scaled to `side` pixels high."""
+        key = (int(photo_id), int(side), bool(square))
         with self._lock:
             if self._stopped:
                 return
@@ -155,23 +171,23 @@ class ThumbnailLoader(QObject):
                     return
                 batch = [self._stack.popitem(last=True)[0] for _ in range(min(BATCH, len(self._stack)))]
             try:
-                hashes = self.library.content_hashes(photo_id for photo_id, _ in batch)
+                hashes = self.library.content_hashes(photo_id for photo_id, _, _ in batch)
             except Exception as exc:  # noqa: BLE001 - e.g. the database went away: every cell shows it
                 hashes, problem = {}, exc
             else:
                 problem = None
-            for photo_id, side in batch:
+            for photo_id, side, square in batch:
                 with self._lock:
                     if self._stopped:
                         break
                 try:
                     if problem is not None:
                         raise problem
-                    image = self._load(photo_id, side, hashes.get(photo_id))
+                    image = self._load(photo_id, side, hashes.get(photo_id), square)
                 except Exception as exc:  # noqa: BLE001 - a bad photo shows a broken-image cell, nothing more
                     self._lane.post(self._emit_failed, (photo_id, one_line(exc)))
                 else:
-                    self._lane.post(self._emit_loaded, (photo_id, side, image))
+                    self._lane.post(self._emit_loaded, (photo_id, side if square else -side, image))
 
     # Signals are emitted on the UI thread only (see workers.py).
     def _emit_loaded(self, values: tuple) -> None:
@@ -180,7 +196,7 @@ class ThumbnailLoader(QObject):
     def _emit_failed(self, values: tuple) -> None:
         self.failed.emit(*values)
 
-    def _load(self, photo_id: int, side: int, content_hash: str | None) -> QImage:
+    def _load(self, photo_id: int, side: int, content_hash: str | None, square: bool = True) -> QImage:
         if not content_hash:
             raise ClipdeskError("this photo is no longer in the library")
         cache = thumbnail_cache()
@@ -193,12 +209,12 @@ class ThumbnailLoader(QObject):
                 raise ClipdeskError("this photo is no longer in the library")
             jpeg = cache.make(path, content_hash, moment)
         image = QImage.fromData(jpeg, "JPEG")
-        if not image.isNull() and min(image.width(), image.height()) < side:
+        if not image.isNull() and (min(image.width(), image.height()) if square else image.height()) < side:
             image = self._sharper(photo_id, side, image)
         if image.isNull():  # a damaged entry: dropped, so the next request makes it again
             cache.discard(key)
             raise ClipdeskError("damaged thumbnail in the cache; it is made again when shown next")
-        return cover_square(image, side)
+        return cover_square(image, side) if square else fit_height(image, side)
 
     def _sharper(self, photo_id: int, side: int, thumbnail: QImage) -> QImage:
         """The photo at the size that covers `side`, or the cached thumbnail where the photo cannot be read
