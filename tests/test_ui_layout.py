@@ -315,3 +315,26 @@ def test_thumbnails_are_sharp_at_the_largest_zoom(tmp_path, installed_model, ope
     expected = np.asarray(ImageOps.fit(original, (side, side), Image.Resampling.LANCZOS), np.float32)
     # From the 256 px cached thumbnail, enlarged, the 3 px blocks blur to grey: an error of ~40 levels.
     assert np.abs(got - expected).mean() < 20
+
+
+def test_the_window_opens_inside_the_screen_with_its_sidebar_shown(app, qtbot):
+    """Made as `clipdesk` makes it: the whole window fits the screen's free area (the offscreen screen is
+    800 x 800), and the sidebar is shown once the window has its size, including a window sized before it
+    is shown."""
+    from clipdesk.ui.main_window import MainWindow
+
+    room = QApplication.primaryScreen().availableGeometry()
+    for size in (None, (1100, 700)):
+        window = MainWindow()
+        if size:
+            window.resize(*size)  # wider than the screen: the first layout happens at show
+        try:
+            window.show()
+            qtbot.waitExposed(window)
+            if size is None:
+                assert room.contains(window.frameGeometry()), (window.frameGeometry(), room)
+            qtbot.waitUntil(window.sidebar.isVisible, timeout=5000)
+            assert window.sidebar_button.isChecked()
+        finally:
+            window.close()
+            qtbot.waitUntil(lambda: not window.isVisible(), timeout=60000)

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import os
 
-from PySide6.QtCore import QItemSelectionModel, Qt, QTimer
-from PySide6.QtGui import QAction, QKeySequence, QPalette, QShortcut
+from PySide6.QtCore import QItemSelectionModel, QSize, Qt, QTimer
+from PySide6.QtGui import QAction, QGuiApplication, QKeySequence, QPalette, QShortcut
 from PySide6.QtWidgets import (QFileDialog, QFrame, QHBoxLayout, QInputDialog, QLabel, QMainWindow, QPushButton,
                                QSlider, QSplitter, QStackedWidget, QToolButton, QVBoxLayout, QWidget)
 
@@ -82,6 +82,15 @@ class PageStack(QStackedWidget):
         return page.sizeHint() if page is not None else super().sizeHint()
 
 
+def initial_size(screen) -> QSize:
+    """1280 x 820, or less on a smaller screen: the whole window, frame and title bar included, fits the
+    screen's free area (taskbars and panels excluded)."""
+    if screen is None:
+        return QSize(1280, 820)
+    room = screen.availableGeometry()
+    return QSize(min(1280, room.width() - 40), min(820, room.height() - 60))
+
+
 def how_many(count: int, videos: int) -> str:
     """"12 photos", "1 video", "11 photos and 1 video": videos are named only when there are some."""
     photos = count - videos
@@ -96,7 +105,7 @@ class MainWindow(QMainWindow):
         super().__init__(parent)
         self.setWindowTitle("clipdesk")
         self.setWindowIcon(app_icon())
-        self.resize(1280, 820)
+        self.resize(initial_size(QGuiApplication.primaryScreen()))
         self.setAcceptDrops(True)
         self.service = service or LibraryService(parent=self)
         if self.service.parent() is None:
@@ -760,6 +769,9 @@ class MainWindow(QMainWindow):
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
         self._fit_panels()
+        # The splitter takes its new width when the layout runs, after this event: the first resize (at
+        # show) would otherwise leave the sidebar hidden in a window wide enough for it.
+        QTimer.singleShot(0, self._fit_panels)
 
     # --- settings ---
 

@@ -67,6 +67,7 @@ class Lane(QObject):
         self._lock = threading.Lock()
         self._inbox: queue.SimpleQueue = queue.SimpleQueue()
         self._drain_scheduled = False
+        self._closed = False
         # Start the threads now: starting one waits for it to run, which on a busy machine took 60 ms of the
         # UI thread's time when the first job was submitted.
         started = threading.Barrier(threads + 1)
@@ -80,9 +81,15 @@ class Lane(QObject):
     def submit(self, function: Callable[..., Any], *args, on_done: Callable[[Any], None] | None = None,
                on_error: Callable[[str], None] | None = None, **kwargs) -> concurrent.futures.Future:
         """Run function(*args, **kwargs) on a worker; then on_done(result) or on_error(message) on the
-        UI thread. A callback that is a method of a QObject deleted meanwhile is skipped."""
-        future = self._executor.submit(self._run, function, args, kwargs, on_done, on_error)
+        UI thread. A callback that is a method of a QObject deleted meanwhile is skipped. After shutdown
+        (the window closed while a late signal still asks for work) nothing runs: the future comes back
+        cancelled."""
         with self._lock:
+            if self._closed:
+                future = concurrent.futures.Future()
+                future.cancel()
+                return future
+            future = self._executor.submit(self._run, function, args, kwargs, on_done, on_error)
             self._futures.add(future)
         future.add_done_callback(self._forget)
         return future
@@ -145,6 +152,8 @@ class Lane(QObject):
         return not pending
 
     def shutdown(self, timeout_s: float | None = None) -> bool:
+        with self._lock:
+            self._closed = True
         self.clear()
         finished = self.wait(timeout_s)
         self._executor.shutdown(wait=finished, cancel_futures=True)
