@@ -88,6 +88,16 @@ def test_filters_alone_make_a_query():
     assert query.terms == () and query.filters.tags == ("family",)
 
 
+@pytest.mark.parametrize("text, kind", [("is:video", "video"), ("IS:Videos", "video"), ("is:photo", "photo"),
+                                        ("-is:video", "photo"), ("-is:photos", "video"), ("beach", None)])
+def test_is_keeps_videos_or_photos(text, kind):
+    assert parse_query(text).filters.kind == kind
+
+
+def test_a_video_path_is_an_image_term():
+    assert parse_query("~/clips/dog.MP4 + snow").terms == (Term(IMAGE, "~/clips/dog.MP4"), Term(TEXT, "snow"))
+
+
 @pytest.mark.parametrize("text, message", [
     ("", "empty query"),
     ("   ", "empty query"),
@@ -114,6 +124,10 @@ def test_filters_alone_make_a_query():
     ("date:..", "give at least one end of the range"),
     ("after:2023 before:2023", "the date filters leave no dates"),
     ("date:2022..2021", "the date filters leave no dates"),
+    ("is:movie", "write is:video or is:photo"),
+    ("is:", "is: needs a value, e.g. is:video"),
+    ("is:video is:photo", "is:video and is:photo together leave nothing"),
+    ("is:video -is:video", "together leave nothing"),
 ])
 def test_errors(text, message):
     with pytest.raises(QueryError) as caught:

@@ -89,3 +89,19 @@ def test_a_query_shows_the_matching_frame_and_plays_from_that_moment(video_windo
     assert not view.play_note.isVisible()
     press(qtbot, Qt.Key.Key_Right)  # the apple photo: nothing to play
     assert not view.play_button.isVisible()
+
+
+def test_the_sidebar_lists_the_videos_and_shows_them_when_clicked(video_window, qtbot):
+    from clipdesk.ui.sidebar import VIDEOS
+
+    window, folder = video_window
+    qtbot.waitUntil(lambda: window.sidebar_data is not None and window.sidebar_data.videos == 1, timeout=20000)
+    view = window.sidebar.view
+    entry = view.find(VIDEOS)
+    assert entry.data(Qt.ItemDataRole.DisplayRole) == "Videos"
+    rect = view.visualRect(entry)
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    qtbot.waitUntil(lambda: window.results.query == "is:video" and len(window.results) == 1, timeout=20000)
+    assert window.grid_model.path(0).endswith("slides.mp4") and window.view_title.text() == "Videos"
+    assert window.view_subtitle.text() == "1 video"
+    assert window.sidebar_data.total == 2  # "All photos" counts the video too

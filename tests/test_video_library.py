@@ -74,6 +74,11 @@ def test_search_lands_on_the_moment_its_words_play_and_reports_time_and_duration
         assert set(photo) == {"path", "score"}  # a photo has no moment and no length
     code, out, _ = run_cli(capsys, "search", "--with-sample", "banana")
     assert "slides.mp4  (video, 0:10; best at 0:0" in out, out
+    # is:video and is:photo, with words or alone.
+    assert [Path(hit["path"]).name for hit in search_json(capsys, "apple is:video")] == ["slides.mp4"]
+    assert [Path(hit["path"]).name for hit in search_json(capsys, "banana -is:video")] == ["apple.png"]
+    listed = search_json(capsys, "is:video")
+    assert [Path(hit["path"]).name for hit in listed] == ["slides.mp4"] and listed[0]["time"] is None
 
 
 def test_the_result_thumbnail_is_the_frame_that_matched(capsys, video_folder):

@@ -26,7 +26,7 @@ def cmd_info(args) -> int:
 
         with Library() as library:
             counts = library.counts()
-            info.update(photos=counts["photos"], problems=counts["problems"],
+            info.update(photos=counts["photos"], videos=counts["videos"], problems=counts["problems"],
                         damaged_vectors=len(damaged_vector_records(library)))
     if args.json:
         print_json(info)

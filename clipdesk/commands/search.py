@@ -18,6 +18,7 @@ query language (put the whole query in single quotes):
   folder:~/Pictures  -folder:X  photos in (not in) a folder; several folder: match any of them
   after:2020  before:2021-03    taken on/after the start of, before the start of, a year, month or day
   date:2023-06  date:2019..2021 taken within a period, or from the start of one to the end of another
+  is:video  is:photo            only videos, only photos (-is:video is is:photo)
   "tag:x"                       quotes make text of anything (\\" is a quote inside quotes)
   clipdesk search -- '-people'  a query that starts with '-' goes after --
 Scores are cosine similarities (higher is closer). A query of filters alone lists matching photos,

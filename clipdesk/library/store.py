@@ -413,16 +413,17 @@ class Library:
         return dict(self.conn.execute(f"SELECT folder_id, count(*) FROM photos WHERE {IN_LIBRARY} GROUP BY folder_id"))
 
     def counts(self) -> dict:
-        """"photos" (= "ok"): photos in the library (IN_LIBRARY); "errors": files that could not be read;
-        "problems": those plus folders that could not be scanned, as `errors()` lists them."""
+        """"photos" (= "ok"): photos in the library (IN_LIBRARY), "videos" among them; "errors": files that
+        could not be read; "problems": those plus folders that could not be scanned, as `errors()` lists them."""
         with self.snapshot() as conn:
             folders = conn.execute("SELECT count(*) FROM folders").fetchone()[0]
             statuses = dict(conn.execute("SELECT status, count(*) FROM photos GROUP BY status").fetchall())
             statuses[OK] = conn.execute(f"SELECT count(*) FROM photos WHERE {IN_LIBRARY}").fetchone()[0]
+            videos = conn.execute(f"SELECT count(*) FROM photos WHERE {IN_LIBRARY} AND duration IS NOT NULL").fetchone()[0]
             scan_errors = conn.execute("SELECT count(*) FROM scan_errors").fetchone()[0]
             embeddings = dict(conn.execute("SELECT model, count(*) FROM embeddings GROUP BY model ORDER BY model"))
             tags = conn.execute("SELECT count(*) FROM tags").fetchone()[0]
-        return {"folders": folders, "photos": statuses.get(OK, 0), "ok": statuses.get(OK, 0),
+        return {"folders": folders, "photos": statuses.get(OK, 0), "ok": statuses.get(OK, 0), "videos": videos,
                 "errors": statuses.get(ERROR, 0), "problems": statuses.get(ERROR, 0) + scan_errors,
                 "embeddings": embeddings, "tags": tags}
 

@@ -4,7 +4,7 @@
     "2:red car" + beach - people        weighted terms: 2*"red car" + "beach" - "people"
     ~/Pictures/dog.jpg + snow           an image term (a photo's path) mixed with text
     like:"my shots/a.png"               an image term whose name does not end like an image file
-    beach tag:family -tag:work folder:~/Pictures date:2023-06 after:2020 before:2021-03-01
+    beach tag:family -tag:work folder:~/Pictures date:2023-06 after:2020 before:2021-03-01 is:video
 
 Terms: a run of plain words is one term; a quoted phrase is one term; a sign (`+`/`-`, alone or
 attached: `-people`) or a weight (`2:`, `0.5:`) starts a new term that the following plain words extend.
@@ -13,7 +13,8 @@ image term. Filters narrow the photos searched: `tag:` (every one given must be 
 `-tag:`, `folder:` (any of those given), `-folder:`, and dates on when the photo was taken:
 `after:D` (on or after the start of D), `before:D` (before the start of D), `date:D` (within D) or
 `date:D1..D2` (from the start of D1 to the end of D2), where D is YYYY, YYYY-MM or YYYY-MM-DD.
-Photos without a date taken never match a date filter. Put a term in quotes to search for text that
+Photos without a date taken never match a date filter. `is:video` keeps only videos, `is:photo` (or
+`-is:video`) only photos. Put a term in quotes to search for text that
 looks like syntax (`"tag:x"`, `"- "`).
 
 Parsing is pure: no files are looked at here (the searcher resolves image paths).
@@ -28,13 +29,15 @@ from dataclasses import dataclass, field
 
 from clipdesk.errors import ClipdeskError
 from clipdesk.runtime.raw import RAW_EXTENSIONS
+from clipdesk.runtime.video_frames import VIDEO_EXTENSIONS
 
 TEXT, IMAGE = "text", "image"
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".jpe", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic", ".heif",
-                    ".hif", ".avif") + RAW_EXTENSIONS
-FILTER_KEYS = ("tag", "folder", "after", "before", "date")
+                    ".hif", ".avif") + RAW_EXTENSIONS + VIDEO_EXTENSIONS  # a library video is "like" too
+FILTER_KEYS = ("tag", "folder", "after", "before", "date", "is")
 IMAGE_KEY = "like"
-NEGATABLE_KEYS = ("tag", "folder")
+NEGATABLE_KEYS = ("tag", "folder", "is")
+VIDEO, PHOTO = "video", "photo"  # is:video, is:photo
 MAX_WEIGHT = 100.0
 
 # A weight is digits (with an optional fraction) and a colon, followed by something other than a digit,
@@ -63,6 +66,7 @@ class Filters:
     exclude_folders: tuple[str, ...] = ()
     taken_from: str | None = None  # ISO date, inclusive
     taken_until: str | None = None  # ISO date, exclusive
+    kind: str | None = None  # VIDEO or PHOTO: only those
 
     @property
     def empty(self) -> bool:
@@ -186,6 +190,7 @@ class _Builder:
         self.exclude_folders: list[str] = []
         self.taken_from: dt.date | None = None
         self.taken_until: dt.date | None = None
+        self.kind: str | None = None
 
     def add_term(self, kind: str, value: str, sign: float, weight: float) -> None:
         self.terms.append(Term(kind, value, sign * weight))
@@ -208,6 +213,16 @@ class _Builder:
             if value not in target:
                 target.append(value)
             return
+        if key == "is":
+            kind = value.lower().rstrip("s")  # is:videos, is:photos
+            if kind not in (VIDEO, PHOTO):
+                raise QueryError(f"is:{value}: write is:video or is:photo")
+            if negated:
+                kind = PHOTO if kind == VIDEO else VIDEO
+            if self.kind not in (None, kind):
+                raise QueryError("is:video and is:photo together leave nothing: keep one of them")
+            self.kind = kind
+            return
         low, high = _date_range(key, value)
         if low is not None:
             self.taken_from = max(low, self.taken_from) if self.taken_from else low
@@ -222,7 +237,7 @@ class _Builder:
         filters = Filters(tuple(self.tags), tuple(self.exclude_tags), tuple(self.folders),
                           tuple(self.exclude_folders),
                           self.taken_from.isoformat() if self.taken_from else None,
-                          self.taken_until.isoformat() if self.taken_until else None)
+                          self.taken_until.isoformat() if self.taken_until else None, self.kind)
         return Query(tuple(self.terms), filters)
 
 
@@ -271,7 +286,8 @@ def parse_query(text: str, like: Sequence[str] = ()) -> Query:
                                  f'to search for the text, quote it: "{token.text}"')
             if not value.text:
                 raise QueryError(f"column {token.position}: {key}: needs a value, e.g. "
-                                 + {"tag": "tag:family", "folder": "folder:~/Pictures"}.get(key, f"{key}:2023-06"))
+                                 + {"tag": "tag:family", "folder": "folder:~/Pictures", "is": "is:video"}.get(
+                                     key, f"{key}:2023-06"))
             negated = explicit and sign < 0
             if explicit and (sign > 0 or key not in NEGATABLE_KEYS):
                 raise QueryError(f"column {token.position}: {key}: filters take no '+'"

@@ -36,7 +36,7 @@ from clipdesk.runtime.package import ModelPackage
 from clipdesk.search import DEFAULT_K
 from clipdesk.search.frame_index import FrameIndex
 from clipdesk.search.index_snapshot import load_snapshot, save_snapshot, snapshot_path
-from clipdesk.search.query import IMAGE, Filters, Query, parse_query
+from clipdesk.search.query import IMAGE, VIDEO, Filters, Query, parse_query
 from clipdesk.search.vector_index import VectorIndex
 
 # Prompt wrapping ("a photo of {}") applies to text terms of at most this many words.
@@ -358,6 +358,8 @@ class Searcher:
         if filters.taken_until:
             clauses.append("taken_at < ?")
             params.append(filters.taken_until)
+        if filters.kind:
+            clauses.append("duration IS NOT NULL" if filters.kind == VIDEO else "duration IS NULL")
         for tags, operator in ((filters.tags, "IN"), (filters.exclude_tags, "NOT IN")):
             for tag in tags:
                 self._check_tag(tag)

@@ -60,6 +60,9 @@ def folder_query(path: str) -> str:
     return "folder:" + quote_term(path)
 
 
+VIDEOS_QUERY = "is:video"
+
+
 @dataclass
 class ResultSet:
     """What the grid shows: photos in order, with cosine scores when the query had terms."""
@@ -119,6 +122,7 @@ class SidebarData:
     tags: list[TagCount] = field(default_factory=list)
     label_sets: list[LabelSet] = field(default_factory=list)
     problems: int = 0
+    videos: int = 0  # of `total`
 
     @property
     def tag_names(self) -> list[str]:
@@ -293,7 +297,7 @@ class LibraryService(QObject):
         query, sample = keep_sample_apart(query, self.sample_apart, self.show_sample)
         filters = query.filters
         only = not query.terms and not (filters.exclude_tags or filters.exclude_folders or filters.taken_from
-                                        or filters.taken_until)
+                                        or filters.taken_until or filters.kind)
         tag_view = filters.tags[0] if only and len(filters.tags) == 1 and not filters.folders else None
         folder_view = filters.folders[0] if only and len(filters.folders) == 1 and not filters.tags else None
         if self._searcher is None:
@@ -345,12 +349,12 @@ class LibraryService(QObject):
         with library.snapshot():
             folders = library.folders()
             counts = library.photo_counts_by_folder()
-            problems = library.counts()["problems"]
+            totals = library.counts()
             tags = tagging.tag_counts(library)
             sets = label_sets(library)
         self.sample_apart = sample_apart(folders, counts)
         return SidebarData(sum(counts.values()), [(folder, counts.get(folder.id, 0)) for folder in folders],
-                           tags, sets, problems)
+                           tags, sets, totals["problems"], totals["videos"])
 
     def photo_details(self, photo_id: int, on_done) -> None:
         self._reader.submit(self._details, photo_id, on_done=on_done, on_error=self.error.emit)

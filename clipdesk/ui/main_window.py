@@ -23,12 +23,12 @@ from clipdesk.settings import load_settings, update_settings
 from clipdesk.ui import desktop
 from clipdesk.ui.elided_label import ElidedLabel
 from clipdesk.ui.icons import app_icon, icon
-from clipdesk.ui.library_service import (RANKED_RESULTS, LibraryService, ModelState, ResultSet, SidebarData,
-                                         folder_query, like_query, tag_query)
+from clipdesk.ui.library_service import (RANKED_RESULTS, VIDEOS_QUERY, LibraryService, ModelState, ResultSet,
+                                         SidebarData, folder_query, like_query, tag_query)
 from clipdesk.ui.photo_grid import DEFAULT_CELL, MAX_CELL, MIN_CELL, PhotoGridModel, PhotoGridView
 from clipdesk.ui.photo_view import PhotoView
 from clipdesk.ui.search_bar import SearchBar
-from clipdesk.ui.sidebar import ALL, FOLDER, LABEL_SET, PROBLEMS, TAG, Sidebar, dropped_folders
+from clipdesk.ui.sidebar import ALL, FOLDER, LABEL_SET, PROBLEMS, TAG, VIDEOS, Sidebar, dropped_folders
 from clipdesk.ui.status_bar import StatusBar
 from clipdesk.ui.theme import current_theme, style
 from clipdesk.ui.thumbnails import ThumbnailLoader
@@ -487,6 +487,8 @@ class MainWindow(QMainWindow):
             title = os.path.basename(results.folder_view.rstrip(os.sep)) or results.folder_view
         elif not results.query:
             title = "All photos"
+        elif results.query.strip() == VIDEOS_QUERY:
+            title = "Videos"
         elif results.query.startswith("like:"):
             title = "Similar photos"
         elif '"' in results.query:
@@ -529,6 +531,8 @@ class MainWindow(QMainWindow):
             self.sidebar.view.show_selection(FOLDER, os.path.abspath(os.path.expanduser(results.folder_view)))
         elif not results.query:
             self.sidebar.view.show_selection(ALL)
+        elif results.query.strip() == VIDEOS_QUERY:
+            self.sidebar.view.show_selection(VIDEOS)
         else:
             self.sidebar.view.show_selection(None)
 
@@ -614,6 +618,8 @@ class MainWindow(QMainWindow):
     def _sidebar_filter(self, kind: str, value: str) -> None:
         if kind == ALL:
             self.search_bar.set_query("")
+        elif kind == VIDEOS:
+            self.search_bar.set_query(VIDEOS_QUERY)
         elif kind == FOLDER:
             self.search_bar.set_query(folder_query(value))
         elif kind == TAG:

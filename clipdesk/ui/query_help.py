@@ -20,6 +20,7 @@ EXAMPLES = [
     ("after:2020", "taken on or after the start of that year, month or day"),
     ("before:2021-03", "taken before the start of that period"),
     ("date:2019..2021-02", "taken within a period"),
+    ("is:video", "only videos (is:photo: only photos)"),
 ]
 
 FOOTER = ("Filters combine with words: <i>dog tag:family after:2022</i>. Drop a photo on the field to find "

@@ -30,6 +30,7 @@ SHORT_COUNT_ROLE = Qt.ItemDataRole.UserRole + 5  # the count when the full one l
 
 # Kinds of sidebar entries.
 ALL, FOLDER, TAG, NEW_TAG, LABEL_SET, PROBLEMS = "all", "folder", "tag", "new-tag", "label-set", "problems"
+VIDEOS = "videos"
 HEADER = "header"
 ROW_HEIGHT = 30
 MIN_NAME_CHARS = 10  # a name is never elided to fewer characters than this (plus the ellipsis)
@@ -227,6 +228,8 @@ class SidebarView(QTreeView):
         library = self._header("Library")
         root.appendRow(library)
         library.appendRow(self._entry("All photos", ALL, "", data.total, "photos"))
+        if data.videos:
+            library.appendRow(self._entry("Videos", VIDEOS, "", data.videos, "video"))
         if data.problems:
             library.appendRow(self._entry("Could not be indexed", PROBLEMS, "", data.problems, "warning"))
         folders = self._header("Folders")
