@@ -29,19 +29,24 @@ def closest_slide(image: QImage) -> int:
     return int(np.argmin([np.abs(pixels - np.asarray(slide(name), np.float32)).mean() for name in SLIDES]))
 
 
-@pytest.fixture
-def video_window(tmp_path, bundled_dir, open_window, qtbot):
+def indexed_window(bundled_dir, open_window, qtbot, folder: Path, items: int):
+    """A window on the bundled model with `folder` indexed (`items`: what the sidebar counts)."""
     name = (ROOT / "resources" / "models" / "DEFAULT").read_text().strip()
     (bundled_dir / name).symlink_to(ROOT / "resources" / "models" / name, target_is_directory=True)
+    window = open_window()
+    wait_model(qtbot, window, name)
+    window.add_folders([str(folder)])
+    wait_indexed(qtbot, window, items)
+    return window
+
+
+@pytest.fixture
+def video_window(tmp_path, bundled_dir, open_window, qtbot):
     folder = tmp_path / "videos"
     folder.mkdir()
     (folder / "slides.mp4").write_bytes(slideshow(SLIDES))
     shutil.copy(ROOT / "resources" / "sample-library" / SLIDES[0], folder / "apple.png")
-    window = open_window()
-    wait_model(qtbot, window, name)
-    window.add_folders([str(folder)])
-    wait_indexed(qtbot, window, 2)
-    return window, folder
+    return indexed_window(bundled_dir, open_window, qtbot, folder, 2), folder
 
 
 def test_a_query_shows_the_matching_frame_and_plays_from_that_moment(video_window, qtbot, tmp_path, monkeypatch):
@@ -105,3 +110,25 @@ def test_the_sidebar_lists_the_videos_and_shows_them_when_clicked(video_window, 
     assert window.grid_model.path(0).endswith("slides.mp4") and window.view_title.text() == "Videos"
     assert window.view_subtitle.text() == "1 video"
     assert window.sidebar_data.total == 2  # "All photos" counts the video too
+
+
+def test_a_live_photo_is_one_item_whose_video_plays_from_the_photo_view(tmp_path, bundled_dir, open_window, qtbot,
+                                                                       monkeypatch):
+    folder = tmp_path / "phone"
+    folder.mkdir()
+    slide(SLIDES[BANANA]).save(folder / "IMG_0050.jpg", quality=90)
+    (folder / "IMG_0050.mov").write_bytes(slideshow([SLIDES[BANANA]], container="mov"))
+    window = indexed_window(bundled_dir, open_window, qtbot, folder, 1)  # two files, one item
+    qtbot.waitUntil(lambda: window.results.query == "" and len(window.results) == 1, timeout=20000)
+    assert window.grid_model.path(0).endswith("IMG_0050.jpg") and window.view_subtitle.text() == "1 photo"
+    played = []
+    monkeypatch.setattr("clipdesk.ui.desktop.play_video", lambda path, moment: played.append((path, moment)))
+    window.grid.setFocus()
+    wait_focus_in(qtbot, window)
+    press(qtbot, Qt.Key.Key_Home)
+    press(qtbot, Qt.Key.Key_Space)
+    view = window.photo_view
+    qtbot.waitUntil(lambda: view.play_button.isVisible(), timeout=20000)
+    assert view.play_button.text() == "▶ Play the Live Photo"
+    qtbot.mouseClick(view.play_button, Qt.MouseButton.LeftButton)
+    assert played == [(str(folder / "IMG_0050.mov"), None)]

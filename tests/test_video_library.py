@@ -149,6 +149,11 @@ def test_a_searcher_already_open_sees_videos_come_and_go(video_folder, tmp_path)
         assert all(hit.duration is not None and hit.time is not None for hit in hits)
         # "like" a video: its own vector (the mean of its frames) ranks it first.
         assert Path(searcher.search("", k=1, like=[str(other / "giraffes.mkv")])[0].path).name == "giraffes.mkv"
+        # A video that is not in the library is sampled and embedded as the indexer does it.
+        outside = tmp_path / "outside.mp4"
+        outside.write_bytes(slideshow([SLIDES[1]] * 2))
+        hit = searcher.search("", k=1, like=[str(outside)])[0]
+        assert Path(hit.path).name == "giraffes.mkv" and hit.score > 0.99
         (other / "giraffes.mkv").unlink()
         index_folders(library)
         assert [Path(hit.path).name for hit in searcher.search("giraffe", k=5)] == ["slides.mp4"]

@@ -50,7 +50,7 @@ from clipdesk.library.video_decode import decode_video
 from clipdesk.progress import Progress
 from clipdesk.runtime.package import ModelPackage
 from clipdesk.runtime.raw import raw_format
-from clipdesk.runtime.video_frames import is_video
+from clipdesk.runtime.video_frames import is_video, video_vector
 # The library's one use of tagging (which builds on the library): keywords.py needs only
 # library.pathnames, which imports no clipdesk module, so there is no import cycle.
 from clipdesk.tagging.keywords import read_keywords, store_keywords
@@ -336,8 +336,7 @@ class Indexer:
                 own = vectors[end - len(part):end]
                 if prepared.frame_times is not None:  # a video: its frames, and their mean as its own vector
                     prepared.frame_vectors = [vector_to_blob(vector) for vector in own]
-                    mean = own.mean(axis=0)
-                    own = mean[None] / max(float(np.linalg.norm(mean)), 1e-12)
+                    own = video_vector(own)[None]
                 prepared.vector, prepared.pixels = vector_to_blob(own[0]), None
             summary.embedded += len(batch)
         summary.reused += sum(1 for prepared in others if prepared.metadata is not None)

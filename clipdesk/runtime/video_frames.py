@@ -98,6 +98,14 @@ def _frame_at(container, stream, moment: float):
     return last
 
 
+def video_vector(frame_vectors):
+    """A video's own vector: the normalised mean of its sampled frames' unit vectors (N, D) -> (D,)."""
+    import numpy as np
+
+    mean = np.asarray(frame_vectors, np.float32).mean(axis=0)
+    return mean / max(float(np.linalg.norm(mean)), 1e-12)
+
+
 def poster(images: list[Image.Image]) -> int:
     """Which of a video's sampled frames stands for it: among the first few, the one with the most contrast
     (not a fade from or to black)."""

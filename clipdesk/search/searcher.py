@@ -33,6 +33,7 @@ from clipdesk.library.stacks import collapse
 from clipdesk.library.store import IN_LIBRARY, Library, embedding_model_key, sound_vectors
 from clipdesk.runtime.encoders import ClipModel
 from clipdesk.runtime.package import ModelPackage
+from clipdesk.runtime.video_frames import VideoError, is_video, sample_frames, video_vector
 from clipdesk.search import DEFAULT_K
 from clipdesk.search.frame_index import FrameIndex
 from clipdesk.search.index_snapshot import load_snapshot, save_snapshot, snapshot_path
@@ -339,6 +340,12 @@ class Searcher:
         if not os.path.isfile(expanded):
             raise ClipdeskError(f"{display_path(path)}: no such photo (image terms name a photo file; to search for "
                                 "the words, put them in quotes with a space or leave out the extension)")
+        if is_video(expanded):  # as the indexer embeds one: the mean of its sampled frames
+            try:
+                frames = sample_frames(expanded).frames
+            except (VideoError, ImportError) as exc:
+                raise ClipdeskError(f"{display_path(path)}: {exc}") from None
+            return video_vector(self.clip.image.encode_images([frame.image for frame in frames]))
         return self.clip.image.encode_files([expanded])[0]
 
     # --- filters ---

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (QCompleter, QDialog, QFormLayout, QHBoxLayout, QL
 
 from clipdesk.library.exif import camera_name
 from clipdesk.library.pathnames import display_path
-from clipdesk.runtime.video_frames import clock
+from clipdesk.runtime.video_frames import clock, is_video
 from clipdesk.tagging.tags import USER
 from clipdesk.ui import desktop
 from clipdesk.ui.elided_label import ElidedLabel
@@ -131,6 +131,7 @@ class PhotoView(QDialog):
         self.resize(1100, 720)
         self.row = -1
         self.photo_id = -1
+        self._playable: tuple[str, float | None] | None = None  # (video path, moment) that ▶ plays
         self._user_tags: set[str] = set()  # the shown photo's own tags, case-folded
         self._lane = Lane(1, "clipdesk-preview", self)
 
@@ -261,6 +262,8 @@ class PhotoView(QDialog):
         at = f" at <b>{clock(moment)}</b>" if moment is not None else ""
         self.score.setText(f"Similarity to the query: <b>{score:.3f}</b>{at}" if score is not None else "")
         self.score.setVisible(score is not None)
+        # What ▶ plays: this video from its moment; a Live Photo's video once the details name it.
+        self._playable = (path, moment) if video is not None else None
         self.play_button.setVisible(video is not None)
         self.play_button.setText(f"▶ Play from {clock(moment)}" if moment is not None else "▶ Play")
         self.play_note.clear()
@@ -286,8 +289,9 @@ class PhotoView(QDialog):
         return photo_id, read_image(path, PREVIEW_MAX_SIDE, moment)
 
     def _play(self) -> None:
-        video = self.model.video(self.row)
-        note = desktop.play_video(self.model.path(self.row), video[0] if video else None)
+        if self._playable is None:
+            return
+        note = desktop.play_video(*self._playable)
         self.play_note.setText(note or "")
         self.play_note.setVisible(bool(note))
 
@@ -307,6 +311,11 @@ class PhotoView(QDialog):
         if details is None or details.photo.id != self.photo_id:
             return
         self._set_facts(describe(details))
+        live = [path for path in details.stack if is_video(path)]
+        if self._playable is None and live:  # a Live Photo: its still is shown, its short video plays
+            self._playable = (live[0], None)
+            self.play_button.setText("▶ Play the Live Photo")
+            self.play_button.setVisible(True)
         self.tags.setText(describe_tags(details.tags))
         self._user_tags = {tag.name.casefold() for tag in details.tags if tag.source == USER}
         self._update_tag_button()
