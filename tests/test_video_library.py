@@ -220,7 +220,7 @@ def test_a_mixed_folder_of_everything_a_phone_or_camera_makes(capsys, tmp_path):
         "unsupported.nef": np.random.default_rng(0).integers(0, 256, 50_000, np.uint8).tobytes(),
         "voice memo.mp4": audio_only(),
         "empty.mp4": b"",
-        "broken.mov": b"\x00\x00\x00\x18ftypqt  " + np.random.default_rng(1).integers(0, 256, 9_000, np.uint8).tobytes(),
+        "broken.mov": b"\x00\x00\x00\x18ftypqt  " + np.random.default_rng(1).integers(0, 256, 9000, np.uint8).tobytes(),
     }
     for name, data in bad.items():
         (folder / name).write_bytes(data)

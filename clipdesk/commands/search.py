@@ -76,8 +76,9 @@ def register(commands) -> None:
                         help="the query (several arguments are joined with spaces)")
     search.add_argument("-k", type=int, default=DEFAULT_K, metavar="N",
                         help=f"how many photos to show (default {DEFAULT_K})")
-    search.add_argument("--json", action="store_true", help='print [{"path": ..., "score": ...}], best first; videos add "time" '
-                        '(seconds, the best frame\'s moment) and "duration"')
+    search.add_argument("--json", action="store_true",
+                        help='print [{"path": ..., "score": ...}], best first; videos add "time" (seconds, the best '
+                             'frame\'s moment) and "duration"')
     search.add_argument("--like", action="append", default=[], metavar="PATH",
                         help="a photo to find similar ones to (repeatable; mixes with the query)")
     search.add_argument("--model", help="registered model name or model package folder (default: the default "

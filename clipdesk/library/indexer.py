@@ -12,8 +12,9 @@ stat recorded; same bytes as a photo no longer where the library had it -> that 
 (id, embeddings and tags kept); same bytes as an embedded photo -> its vector and metadata copied;
 otherwise decoded and embedded. A video (runtime/video_frames.py, when this install reads videos) is
 sampled every few seconds; each frame is embedded and kept with its moment, and the video's own vector
-is their normalised mean (library/video_decode.py). Keywords in a new, changed or moved file's XMP sidecars and embedded
-XMP/IPTC become the user's tags (tagging/keywords.py; tags the user removed stay removed). A file that
+is their normalised mean (library/video_decode.py). Keywords in a new, changed or moved file's XMP
+sidecars and embedded XMP/IPTC become the user's tags (tagging/keywords.py; tags the user removed stay
+removed). A file that
 fails is recorded with its reason and never stops the run. Photos whose files are gone leave the
 library at the end of a complete (not cancelled) run; photos in folders that could not be listed
 (unmounted drive, no permission) stay.

@@ -419,7 +419,8 @@ class Library:
             folders = conn.execute("SELECT count(*) FROM folders").fetchone()[0]
             statuses = dict(conn.execute("SELECT status, count(*) FROM photos GROUP BY status").fetchall())
             statuses[OK] = conn.execute(f"SELECT count(*) FROM photos WHERE {IN_LIBRARY}").fetchone()[0]
-            videos = conn.execute(f"SELECT count(*) FROM photos WHERE {IN_LIBRARY} AND duration IS NOT NULL").fetchone()[0]
+            videos = conn.execute(f"SELECT count(*) FROM photos WHERE {IN_LIBRARY} AND duration IS NOT NULL"
+                                  ).fetchone()[0]
             scan_errors = conn.execute("SELECT count(*) FROM scan_errors").fetchone()[0]
             embeddings = dict(conn.execute("SELECT model, count(*) FROM embeddings GROUP BY model ORDER BY model"))
             tags = conn.execute("SELECT count(*) FROM tags").fetchone()[0]

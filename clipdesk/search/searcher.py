@@ -237,8 +237,9 @@ class Searcher:
         video_ids = self._frames.video_ids.tolist()
         for start in range(0, len(video_ids), 500):
             part = video_ids[start:start + 500]
+            marks = ",".join("?" * len(part))
             rows = self.library.conn.execute(
-                f"SELECT photo_id, vector FROM embeddings WHERE model = ? AND photo_id IN ({','.join('?' * len(part))})",
+                f"SELECT photo_id, vector FROM embeddings WHERE model = ? AND photo_id IN ({marks})",
                 [self.model_key, *part]).fetchall()
             ids, vectors, _ = sound_vectors(rows, self.dim)
             if len(ids):

@@ -133,7 +133,8 @@ class PhotoGridModel(QStringListModel):
                 lines.append(f"similarity {score:.3f}")
             video = self.video(row)
             if video is not None:
-                lines.append(f"video, {clock(video[1])}" + (f", best at {clock(video[0])}" if video[0] is not None else ""))
+                moment = f", best at {clock(video[0])}" if video[0] is not None else ""
+                lines.append(f"video, {clock(video[1])}{moment}")
             lines.append(display_path(os.path.dirname(self.path(row))))
             return "\n".join(lines)
         if role == ID_ROLE:
