@@ -276,3 +276,28 @@ def test_duplicates_compare_videos_by_their_own_vector_and_never_a_stack_with_it
     assert code == 0, err
     groups = [sorted(Path(path).name for path in group["paths"]) for group in json.loads(out)]
     assert groups == [["trip again.mkv", "trip.mp4"]], groups
+
+
+def test_cancelling_while_a_video_is_sampled_stops_it_and_the_next_run_indexes_it(video_folder, monkeypatch):
+    """The cancel comes while the video is being sampled (here: as its sampling starts); the run stops there,
+    records nothing about the video, and the next run indexes it whole."""
+    from clipdesk.library import indexer
+    from clipdesk.library.indexer import index_folders
+    from clipdesk.progress import Progress
+
+    progress = Progress()
+    decode = indexer.decode_video
+
+    def cancelled_meanwhile(*args, **kwargs):
+        progress.cancel()
+        return decode(*args, **kwargs)
+
+    monkeypatch.setattr(indexer, "decode_video", cancelled_meanwhile)
+    with Library() as library:
+        summary = index_folders(library, [video_folder], progress=progress)
+        assert summary.cancelled and (summary.indexed, summary.failed) == (0, 0), summary
+        assert library.counts()["photos"] == 0 and not library.errors()
+        monkeypatch.setattr(indexer, "decode_video", decode)
+        summary = index_folders(library, [video_folder])
+        assert (summary.indexed, summary.embedded) == (1, 1), summary
+        assert library.conn.execute("SELECT count(*) FROM video_frames").fetchone()[0] == 5

@@ -51,7 +51,7 @@ from clipdesk.library.video_decode import decode_video
 from clipdesk.progress import Progress
 from clipdesk.runtime.package import ModelPackage
 from clipdesk.runtime.raw import raw_format
-from clipdesk.runtime.video_frames import is_video, video_vector
+from clipdesk.runtime.video_frames import Stopped, is_video, video_vector
 # The library's one use of tagging (which builds on the library): keywords.py needs only
 # library.pathnames, which imports no clipdesk module, so there is no import cycle.
 from clipdesk.tagging.keywords import read_keywords, store_keywords
@@ -120,6 +120,7 @@ class Prepared:
     frame_thumbnails: list[bytes] | None = None
     frame_vectors: list[bytes] | None = None  # one per moment, once embedded
     copied_from: int | None = None  # the photo whose vector (and a video's frames) is copied
+    stopped: bool = False  # a video whose sampling the run's cancel cut short: nothing to record
     keywords: list[str] = field(default_factory=list)  # other programs' keywords, to become the user's tags
 
     @property
@@ -308,13 +309,15 @@ class Indexer:
             return result
         try:
             if video:
-                decoded = decode_video(found.path, **self.preprocessing)
+                decoded = decode_video(found.path, **self.preprocessing, stop=lambda: self.progress.cancelled)
                 result.frame_times, result.frame_thumbnails = decoded.times, decoded.frame_thumbnails
             else:
                 decoded = decode_photo(content, max_pixels=self.max_pixels, raw_format=raw_format(found.path),
                                        **self.preprocessing)
         except PhotoError as exc:
             result.error = exc
+        except Stopped:
+            result.stopped = True  # cancelled mid-video: the next run indexes it
         except Exception as exc:  # noqa: BLE001 - one photo must never stop a run; the reason is recorded
             result.error = PhotoError(f"unexpected error while decoding ({type(exc).__name__}: {exc})")
         else:
@@ -367,6 +370,8 @@ class Indexer:
         """Record one file's result; runs inside the batch's transaction."""
         library, item = self.library, p.item
         row, path = item.row, item.found.path
+        if p.stopped:
+            return
         if p.error:
             summary.failed += 1
             if p.error.retry and row:

@@ -76,10 +76,11 @@ def _tag(tags: dict[str, str], *keys: str) -> str | None:
 
 def decode_video(path: bytes, resolution: int, mean, std, *, resize: str = "shortest",
                  interpolation: str = "bicubic", step: float = DEFAULT_STEP, max_frames: int = DEFAULT_MAX_FRAMES,
-                 budget: float = DEFAULT_BUDGET) -> DecodedVideo:
-    """Sampled frames and metadata of the video at `path`. Raises PhotoError with a reason for people."""
+                 budget: float = DEFAULT_BUDGET, stop=None) -> DecodedVideo:
+    """Sampled frames and metadata of the video at `path`. Raises PhotoError with a reason for people, or
+    video_frames.Stopped when `stop()` turns true meanwhile."""
     try:
-        video = sample_frames(os.fsdecode(path), step, max_frames, budget)
+        video = sample_frames(os.fsdecode(path), step, max_frames, budget, stop)
     except VideoError as exc:
         raise PhotoError(str(exc)) from None
     images = [frame.image.convert("RGB") for frame in video.frames]

@@ -3,7 +3,8 @@
 A video is sampled at evenly spaced moments, `step` seconds apart, stretched so that no video gives more
 than `max_frames`: a 10-hour recording gives max_frames frames, like a 2-minute one. Each moment is
 reached by seeking to the keyframe before it and decoding forward to it, so the work per frame is at
-most one group of pictures, whatever the video's length; a wall-clock budget bounds the whole.
+most one group of pictures, whatever the video's length; a wall-clock budget bounds the whole, and a
+`stop` callable (a cancelled indexing run) is checked before each frame.
 
 PyAV is optional on the run side (`pip install 'clipdesk[video]'`): its wheels link FFmpeg to the GPL
 x264 and x265 encoders, so the MIT-licensed bundle leaves it out (docs/indexing.md). `video_support()`
@@ -16,6 +17,7 @@ import io
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 
@@ -29,6 +31,10 @@ DEFAULT_BUDGET = 60.0  # wall-clock seconds one video may take to sample
 
 class VideoError(Exception):
     """A video that gives no frame: no video stream, an empty or damaged container; the text says which."""
+
+
+class Stopped(Exception):
+    """Sampling was stopped from outside (an indexing run cancelled): nothing is wrong with the video."""
 
 
 @dataclass(frozen=True)
@@ -123,21 +129,22 @@ def _upright(frame) -> Image.Image:
 
 
 def sample_frames(source: bytes | str | os.PathLike, step: float = DEFAULT_STEP,
-                  max_frames: int = DEFAULT_MAX_FRAMES, budget: float = DEFAULT_BUDGET) -> SampledVideo:
+                  max_frames: int = DEFAULT_MAX_FRAMES, budget: float = DEFAULT_BUDGET,
+                  stop: Callable[[], bool] | None = None) -> SampledVideo:
     """Sample a video, given as bytes or as a path (read as it is decoded, never whole). Raises VideoError
-    with a reason for people."""
+    with a reason for people, or Stopped as soon as `stop()` says so (checked before each frame)."""
     import av
 
     if isinstance(source, bytes | bytearray):
         if not source:
             raise VideoError("empty file (0 bytes)")
         with io.BytesIO(source) as handle:
-            return _sample(av, handle, step, max_frames, budget)
+            return _sample(av, handle, step, max_frames, budget, stop)
     try:
         with open(source, "rb") as handle:
             if os.fstat(handle.fileno()).st_size == 0:
                 raise VideoError("empty file (0 bytes)")
-            return _sample(av, handle, step, max_frames, budget)
+            return _sample(av, handle, step, max_frames, budget, stop)
     except OSError as exc:
         raise VideoError(f"cannot read file ({exc.strerror or type(exc).__name__})") from None
 
@@ -167,7 +174,8 @@ def still_image(path: str | os.PathLike, moment: float | None = None) -> Image.I
     return images[poster(images)]
 
 
-def _sample(av, handle, step: float, max_frames: int, budget: float) -> SampledVideo:
+def _sample(av, handle, step: float, max_frames: int, budget: float, stop: Callable[[], bool] | None
+            ) -> SampledVideo:
     started = time.monotonic()
     try:
         with av.open(handle, mode="r") as container:
@@ -181,6 +189,8 @@ def _sample(av, handle, step: float, max_frames: int, budget: float) -> SampledV
                                    tags={str(k).lower(): str(v) for k, v in container.metadata.items()},
                                    format=container.format.name)
             for moment in moments:
+                if stop is not None and stop():
+                    raise Stopped
                 if time.monotonic() - started > budget:
                     sampled.complete = False
                     break
