@@ -9,9 +9,11 @@ work; above 1 is faster than playback).
 
 Models: the bundled default, and a ViT-B/32-shaped package with random weights (the compute of OpenAI's
 ViT-B/32, made with benchmarks/checkpoint_import.py's checkpoint and the torch-free importer; needs
-torch for the checkpoint only).
+torch for the checkpoint only). `--reader ffmpeg` hides PyAV and reads the videos through an ffmpeg
+program (runtime/video_ffmpeg.py, as the app bundle does): CLIPDESK_FFMPEG, else imageio-ffmpeg's.
 
     .venv/bin/python benchmarks/video_indexing.py [--videos 4] [--seconds 60] [--runs 3] [--skip-vit-b32]
+                                                  [--reader pyav|ffmpeg]
 """
 
 from __future__ import annotations
@@ -84,7 +86,16 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=60, help="length of each video")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--skip-vit-b32", action="store_true")
+    parser.add_argument("--reader", choices=("pyav", "ffmpeg"), default="pyav")
     args = parser.parse_args()
+    if args.reader == "ffmpeg":
+        from clipdesk.runtime import video_frames
+
+        video_frames._pyav = lambda: None
+        if not os.environ.get("CLIPDESK_FFMPEG"):
+            import imageio_ffmpeg
+
+            os.environ["CLIPDESK_FFMPEG"] = imageio_ffmpeg.get_ffmpeg_exe()
 
     from clipdesk.runtime.package import load_package
     from clipdesk.runtime.registry import resolve_model
@@ -98,8 +109,8 @@ def main() -> None:
         models = [("bundled default", resolve_model(None))]
         if not args.skip_vit_b32:
             models.append(("ViT-B/32-shaped", load_package(vit_b32_package(scratch))))
-        print(f"{args.videos} videos of {args.seconds} s, 640 x 480 at 30 fps; a frame every 2 s; "
-              f"{os.cpu_count()} CPU cores; medians of {args.runs} runs")
+        print(f"{args.videos} videos of {args.seconds} s, 640 x 480 at 30 fps; a frame every 2 s; read with "
+              f"{args.reader}; {os.cpu_count()} CPU cores; medians of {args.runs} runs")
         for label, package in models:
             rates, factors = [], []
             for run in range(args.runs):

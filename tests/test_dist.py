@@ -102,17 +102,23 @@ def test_built_app_indexes_and_searches_without_python(tmp_path, request):
     with Image.open(samples[0]) as sample:
         pillow_heif.from_pillow(sample.convert("RGB")).save(photos / "phone.heic", quality=85)
         sample.convert("RGB").save(photos / "web.avif", "AVIF")
-    # A video: the bundle leaves PyAV out (its FFmpeg links GPL encoders), so it is skipped with a note.
+    # A video: the bundle leaves PyAV out (its FFmpeg links GPL encoders) and runs the computer's ffmpeg
+    # program (here imageio-ffmpeg's build, named by CLIPDESK_FFMPEG; /usr/bin has none).
+    import imageio_ffmpeg
     from video_files import SLIDES, slideshow
 
-    (photos / "clip.mp4").write_bytes(slideshow(SLIDES[:2]))
+    (photos / "clip.mp4").write_bytes(slideshow(SLIDES[:3]))
     assert not [name for name in modules if name == "av" or name.startswith("av.")]
-    environment = bare_environment(tmp_path / "home")
+    environment = bare_environment(tmp_path / "home", CLIPDESK_FFMPEG=imageio_ffmpeg.get_ffmpeg_exe())
     model = str(tiny_model_package)
     indexed = run_app(executable, ["index", str(photos), "--model", model], environment, tmp_path)
     assert indexed.returncode == 0, indexed.stderr
-    assert re.search(rf"\b{len(samples) + 2} indexed\b", indexed.stderr + indexed.stdout), indexed.stderr
-    assert "note: 1 video skipped: this install cannot read videos" in indexed.stderr, indexed.stderr
+    assert re.search(rf"\b{len(samples) + 3} indexed\b", indexed.stderr + indexed.stdout), indexed.stderr
+    videos = run_app(executable, ["search", "--json", "--model", model, "banana is:video"], environment, tmp_path)
+    assert videos.returncode == 0, videos.stderr
+    [video] = json.loads(videos.stdout)
+    assert video["path"] == str(photos / "clip.mp4") and video["duration"] == pytest.approx(6, abs=0.25)
+    assert 0 <= video["time"] < 6
     notices = bundle / "THIRD-PARTY-NOTICES"
     assert "pi-heif" in (notices / "README.txt").read_text()
     assert "libde265" in (notices / "pi-heif" / "LICENSES_bundled.txt").read_text()

@@ -1,4 +1,5 @@
-"""Sampled frames of a video through PyAV (FFmpeg's libraries): one frame every few seconds, bounded.
+"""Sampled frames of a video: one frame every few seconds, bounded; through PyAV (FFmpeg's libraries) or
+else an ffmpeg program installed on the computer (video_ffmpeg.py).
 
 A video is sampled at evenly spaced moments, `step` seconds apart, stretched so that no video gives more
 than `max_frames`: a 10-hour recording gives max_frames frames, like a 2-minute one. Each moment is
@@ -7,8 +8,8 @@ most one group of pictures, whatever the video's length; a wall-clock budget bou
 `stop` callable (a cancelled indexing run) is checked before each frame.
 
 PyAV is optional on the run side (`pip install 'clipdesk[video]'`): its wheels link FFmpeg to the GPL
-x264 and x265 encoders, so the MIT-licensed bundle leaves it out (docs/indexing.md). `video_support()`
-says whether this install reads videos.
+x264 and x265 encoders, so the MIT-licensed bundle leaves it out (docs/indexing.md) and reads videos only
+where the computer has FFmpeg. `video_support()` says whether this install reads videos.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -54,14 +56,33 @@ class SampledVideo:
     format: str = ""  # FFmpeg's name of the container format
 
 
+NO_VIDEO_SUPPORT = ("this install cannot read videos: install FFmpeg (the ffmpeg program), or in a Python "
+                    "install pip install 'clipdesk[video]'")
+
+
 @cache
-def video_support() -> str | None:
-    """None when this install reads videos, else why not (for people)."""
+def _pyav():
     try:
-        import av  # noqa: F401
+        import av
     except ImportError:
-        return "this install cannot read videos (video support is an optional part: pip install 'clipdesk[video]')"
-    return None
+        return None
+    return av
+
+
+def _ffmpeg() -> str | None:
+    from clipdesk.runtime.video_ffmpeg import find_ffmpeg  # it builds on this module's classes
+
+    return find_ffmpeg()
+
+
+def video_support() -> str | None:
+    """None when this install reads videos (PyAV, else an ffmpeg program on the computer), else why not."""
+    if _pyav() is not None or _ffmpeg() is not None:
+        return None
+    named = os.environ.get("CLIPDESK_FFMPEG")
+    if named:
+        return f"this install cannot read videos: CLIPDESK_FFMPEG names {named}, which is not an executable file"
+    return NO_VIDEO_SUPPORT
 
 
 def is_video(name: str | bytes) -> bool:
@@ -131,19 +152,31 @@ def _upright(frame) -> Image.Image:
 def sample_frames(source: bytes | str | os.PathLike, step: float = DEFAULT_STEP,
                   max_frames: int = DEFAULT_MAX_FRAMES, budget: float = DEFAULT_BUDGET,
                   stop: Callable[[], bool] | None = None) -> SampledVideo:
-    """Sample a video, given as bytes or as a path (read as it is decoded, never whole). Raises VideoError
-    with a reason for people, or Stopped as soon as `stop()` says so (checked before each frame)."""
-    import av
+    """Sample a video, given as bytes or as a path (read as it is decoded, never whole), with PyAV or
+    else the ffmpeg program. Raises VideoError with a reason for people, or Stopped as soon as `stop()`
+    says so (checked before each frame)."""
+    from clipdesk.runtime import video_ffmpeg
 
+    av, executable = _pyav(), None
+    if av is None and (executable := _ffmpeg()) is None:
+        raise VideoError(video_support() or NO_VIDEO_SUPPORT)
     if isinstance(source, bytes | bytearray):
         if not source:
             raise VideoError("empty file (0 bytes)")
+        if av is None:  # the ffmpeg program reads files
+            with tempfile.TemporaryDirectory(prefix="clipdesk-video-") as folder:
+                path = os.path.join(folder, "video")
+                with open(path, "wb") as out:
+                    out.write(source)
+                return video_ffmpeg.sample(executable, path, step, max_frames, budget, stop)
         with io.BytesIO(source) as handle:
             return _sample(av, handle, step, max_frames, budget, stop)
     try:
         with open(source, "rb") as handle:
             if os.fstat(handle.fileno()).st_size == 0:
                 raise VideoError("empty file (0 bytes)")
+            if av is None:
+                return video_ffmpeg.sample(executable, source, step, max_frames, budget, stop)
             return _sample(av, handle, step, max_frames, budget, stop)
     except OSError as exc:
         raise VideoError(f"cannot read file ({exc.strerror or type(exc).__name__})") from None
@@ -151,8 +184,17 @@ def sample_frames(source: bytes | str | os.PathLike, step: float = DEFAULT_STEP,
 
 def frame_image(path: str | os.PathLike, moment: float) -> Image.Image:
     """The frame shown at `moment` (seconds) of the video at `path`, upright. Raises VideoError."""
-    import av
+    from clipdesk.runtime import video_ffmpeg
 
+    av = _pyav()
+    if av is None:
+        executable = _ffmpeg()
+        if executable is None:
+            raise VideoError(video_support() or NO_VIDEO_SUPPORT)
+        image = video_ffmpeg.frame(executable, path, moment)
+        if image is None:
+            raise VideoError(f"no frame at {moment:.1f} s")
+        return image
     try:
         with av.open(os.fspath(path), mode="r") as container:
             if not container.streams.video:
