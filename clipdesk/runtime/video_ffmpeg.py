@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 from PIL import Image, UnidentifiedImageError
 
-from clipdesk.runtime.video_frames import SampledVideo, Stopped, VideoError, VideoFrame, sample_times
+from clipdesk.runtime.video_frames import SampledVideo, VideoError, VideoFrame, collect_frames, sample_times
 
 _PROBE_TIMEOUT = 30.0  # seconds for `ffmpeg -i` on one file
 _FRAME_TIMEOUT = 30.0  # seconds for one frame
@@ -137,13 +137,10 @@ def sample(executable: str, path: str | os.PathLike, step: float, max_frames: in
     found = probe(executable, path)
     used_step, moments = sample_times(found.duration, step, max_frames)
     sampled = SampledVideo(found.duration, found.size, used_step, tags=found.tags, format=found.format)
-    for moment in moments:
-        if stop is not None and stop():
-            raise Stopped
-        if time.monotonic() - started > budget:
-            sampled.complete = False
-            break
+
+    def read(moment: float) -> VideoFrame | None:
         image = frame(executable, path, moment)
-        if image is not None:
-            sampled.frames.append(VideoFrame(moment, image))
+        return None if image is None else VideoFrame(moment, image)
+
+    collect_frames(sampled, moments, read, started, budget, stop)
     return sampled

@@ -142,6 +142,25 @@ def poster(images: list[Image.Image]) -> int:
     return int(np.argmax(spreads))
 
 
+def collect_frames(sampled: SampledVideo, moments: list[float], read: Callable[[float], VideoFrame | None],
+                   started: float, budget: float, stop: Callable[[], bool] | None) -> None:
+    """Fill `sampled.frames` with read(moment) (None past the last frame) for each moment, checking `stop`
+    and the wall-clock budget (from `started`) before each. A frame no later than the one before (two
+    moments within one frame's span: a still, a short clip) is kept once. Raises VideoError when no
+    frame came, Stopped when `stop()` says so."""
+    for moment in moments:
+        if stop is not None and stop():
+            raise Stopped
+        if time.monotonic() - started > budget:
+            sampled.complete = False
+            break
+        frame = read(moment)
+        if frame is not None and not (sampled.frames and frame.time <= sampled.frames[-1].time):
+            sampled.frames.append(frame)
+    if not sampled.frames:
+        raise VideoError("no frame could be decoded from the video stream")
+
+
 def _upright(frame) -> Image.Image:
     """The frame as shown: phones store portrait video sideways with a display matrix saying how to turn it."""
     image = frame.to_image()
@@ -230,22 +249,13 @@ def _sample(av, handle, step: float, max_frames: int, budget: float, stop: Calla
             sampled = SampledVideo(duration, (stream.codec_context.width, stream.codec_context.height), used_step,
                                    tags={str(k).lower(): str(v) for k, v in container.metadata.items()},
                                    format=container.format.name)
-            for moment in moments:
-                if stop is not None and stop():
-                    raise Stopped
-                if time.monotonic() - started > budget:
-                    sampled.complete = False
-                    break
+            def read(moment: float) -> VideoFrame | None:
                 frame = _frame_at(container, stream, moment)
-                if frame is None:
-                    break
-                if sampled.frames and frame.time <= sampled.frames[-1].time:
-                    continue  # two moments within one frame's span (a still, a short clip)
-                sampled.frames.append(VideoFrame(float(frame.time), _upright(frame)))
+                return None if frame is None else VideoFrame(float(frame.time), _upright(frame))
+
+            collect_frames(sampled, moments, read, started, budget, stop)
     except av.FFmpegError as exc:
         raise VideoError(f"damaged or unreadable video ({' '.join(str(exc).split()) or type(exc).__name__})") from None
-    if not sampled.frames:
-        raise VideoError("no frame could be decoded from the video stream")
     if sampled.frames[0].image.size != sampled.size:  # turned upright: the size as shown
         sampled.size = sampled.frames[0].image.size
     return sampled
