@@ -68,3 +68,18 @@ def audio_only() -> bytes:
             container.mux(stream.encode(frame))
         container.mux(stream.encode(None))
     return buffer.getvalue()
+
+
+def photo_show(images: list[Image.Image], seconds_each: float = 2.0, fps: int = 5, size=(160, 120)) -> bytes:
+    """An MP4 showing each image (resized to `size`) for `seconds_each` seconds."""
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format="mp4") as output:
+        stream = output.add_stream("mpeg4", rate=fps)
+        stream.width, stream.height = size
+        stream.pix_fmt = "yuv420p"
+        for image in images:
+            frame = av.VideoFrame.from_image(image.convert("RGB").resize(size))
+            for _ in range(int(seconds_each * fps)):
+                output.mux(stream.encode(frame))
+        output.mux(stream.encode(None))
+    return buffer.getvalue()

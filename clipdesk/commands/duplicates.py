@@ -23,7 +23,8 @@ def cmd_duplicates(args) -> int:
             searcher = None
         if searcher is None or not searcher.item_count:
             log("note: no photos are indexed with the model, so only exact copies are looked for")
-        groups = find_duplicates(library, searcher.item_blocks() if searcher else None, args.threshold)
+        groups = find_duplicates(library, searcher.item_blocks() if searcher else None, args.threshold,
+                                 searcher.frames_of if searcher else None)
     if args.json:
         print(json_text([group.to_dict() for group in groups]))
     elif not groups:

@@ -3,7 +3,10 @@
 Exact groups come from the stored content hashes. Near groups are the connected components of the graph
 "cosine similarity >= threshold" over one photo per distinct content (byte-identical copies are in their
 exact group, not repeated in near groups; a stack's RAW or Live Photo video is not compared with its own
-still), found by a blocked similarity matrix (one block of rows
+still). A pair with a video in it is confirmed frame by frame: the means of two long videos of different
+scenes drift together (both towards "a video of many things"), so two videos are alike only when every
+frame of each has a close frame in the other (the smaller of the two mean best-match similarities; a
+photo counts as a video of one frame). Groups are found by a blocked similarity matrix (one block of rows
 against the blocks after it, so memory stays a few blocks) and union-find. Linking is transitive: A~B
 and B~C put A, B and C in one group even if A and C are further apart; a group's `similarity` is the
 weakest link that joined it. Time grows with the square of the photo count: it is a matrix product of
@@ -13,7 +16,7 @@ the library with itself (see benchmarks/search_duplicates.py for figures).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -85,11 +88,17 @@ def similar_pairs(vectors: np.ndarray, threshold: float, block_rows: int = _BLOC
                 yield a + start, b + other, similarities[a, b]
 
 
-def near_duplicate_groups(ids: np.ndarray, vectors: np.ndarray, threshold: float) -> list[tuple[list[int], float]]:
-    """Components of the similarity graph: (photo ids, weakest link), groups of two or more."""
+def near_duplicate_groups(ids: np.ndarray, vectors: np.ndarray, threshold: float,
+                          confirm: Callable[[int, int, float], float] | None = None) -> list[tuple[list[int], float]]:
+    """Components of the similarity graph: (photo ids, weakest link), groups of two or more. `confirm(row a,
+    row b, similarity)` may give a pair its own similarity (videos: frame by frame)."""
     groups = _UnionFind(len(ids))
     for rows_a, rows_b, similarities in similar_pairs(vectors, threshold):
         for a, b, similarity in zip(rows_a.tolist(), rows_b.tolist(), similarities.tolist()):
+            if confirm is not None:
+                similarity = confirm(a, b, similarity)
+                if similarity < threshold:
+                    continue
             groups.union(a, b, similarity)
     members: dict[int, list[int]] = {}
     for row in range(len(ids)):
@@ -97,11 +106,20 @@ def near_duplicate_groups(ids: np.ndarray, vectors: np.ndarray, threshold: float
     return [(group, float(groups.weakest[root])) for root, group in members.items() if len(group) > 1]
 
 
+def frame_set_similarity(a: np.ndarray, b: np.ndarray) -> float:
+    """How alike two videos are, frames (F, D) against frames (G, D), unit vectors: each frame's best match
+    in the other video, averaged, the smaller of the two ways (one video inside a longer one is not alike)."""
+    similarities = a @ b.T
+    return float(min(similarities.max(axis=1).mean(), similarities.max(axis=0).mean()))
+
+
 def find_duplicates(library: Library, blocks: Iterable[tuple[np.ndarray, np.ndarray]] | None,
-                    threshold: float = DEFAULT_DUPLICATE_THRESHOLD) -> list[DuplicateGroup]:
+                    threshold: float = DEFAULT_DUPLICATE_THRESHOLD,
+                    frames_of: Callable[[int], np.ndarray | None] | None = None) -> list[DuplicateGroup]:
     """Exact and near-duplicate groups, largest first (exact before near at equal size, then by path).
     `blocks`: (ids, float32 vectors) of every item (Searcher.item_blocks); without them (no embeddings for
-    the model) only exact groups are found."""
+    the model) only exact groups are found. `frames_of(id)`: a video's frame vectors, None for a photo
+    (Searcher.frames_of)."""
     if not 0 < threshold <= 1:
         raise ClipdeskError(f"--threshold must be above 0 and at most 1 (got {threshold}); 0.95 finds resized "
                             "or re-saved copies, lower values also group similar shots")
@@ -117,7 +135,15 @@ def find_duplicates(library: Library, blocks: Iterable[tuple[np.ndarray, np.ndar
     if id_blocks:
         ids, vectors = np.concatenate(id_blocks), np.concatenate(vector_blocks)
         vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-        near = near_duplicate_groups(ids, vectors, threshold)
+
+        def confirm(a: int, b: int, similarity: float) -> float:
+            frames_a, frames_b = frames_of(int(ids[a])), frames_of(int(ids[b]))
+            if frames_a is None and frames_b is None:
+                return similarity
+            return frame_set_similarity(vectors[a][None] if frames_a is None else frames_a,
+                                        vectors[b][None] if frames_b is None else frames_b)
+
+        near = near_duplicate_groups(ids, vectors, threshold, confirm if frames_of else None)
     paths = dict(zip((i for group in exact for i in group), library.photo_paths(i for group in exact for i in group)))
     near_ids = [i for group, _ in near for i in group]
     paths.update(zip(near_ids, library.photo_paths(near_ids)))

@@ -34,6 +34,15 @@ class FrameIndex:
         """The videos that have frames here, sorted."""
         return np.unique(self._ids)
 
+    def frames_of(self, video_id: int) -> np.ndarray | None:
+        """A video's frame vectors (F, D) float32, in time order; None for an id with no frames (a photo)."""
+        with self._lock:
+            rows = np.flatnonzero(self._ids == int(video_id))
+            if not len(rows):
+                return None
+            rows = rows[np.argsort(self._times[rows], kind="stable")]
+            return self._vectors[rows].astype(np.float32)
+
     def replace(self, video_ids: np.ndarray, ids: np.ndarray, times: np.ndarray, vectors: np.ndarray) -> None:
         """Drop every frame of `video_ids`, then add the given frames (those videos' frames as they are now)."""
         with self._lock:

@@ -228,6 +228,11 @@ class Searcher:
         index = self.refresh()
         return (0 if index is None else len(index)) + len(self._frames.video_ids)
 
+    def frames_of(self, video_id: int) -> np.ndarray | None:
+        """A video's sampled frames' vectors (F, D) in time order; None for a photo."""
+        self.refresh()
+        return self._frames.frames_of(video_id)
+
     def item_blocks(self):
         """(ids int64, float32 vectors) of every item's own vector, a block at a time: the photos' from the
         index, the videos' (the mean of their frames) from the library."""
