@@ -132,3 +132,22 @@ def test_a_live_photo_is_one_item_whose_video_plays_from_the_photo_view(tmp_path
     assert view.play_button.text() == "▶ Play the Live Photo"
     qtbot.mouseClick(view.play_button, Qt.MouseButton.LeftButton)
     assert played == [(str(folder / "IMG_0050.mov"), None)]
+
+
+def test_the_app_says_how_many_videos_it_skipped_and_how_to_read_them(tmp_path, bundled_dir, open_window, qtbot,
+                                                                     monkeypatch):
+    """An install with neither PyAV nor an ffmpeg program (the app bundle on a computer without FFmpeg)."""
+    from clipdesk.runtime import video_frames
+
+    monkeypatch.setattr(video_frames, "_pyav", lambda: None)
+    monkeypatch.setenv("PATH", str(tmp_path / "nowhere"))
+    monkeypatch.delenv("CLIPDESK_FFMPEG", raising=False)
+    folder = tmp_path / "phone"
+    folder.mkdir()
+    (folder / "one.mp4").write_bytes(slideshow(SLIDES[:2]))
+    (folder / "two.mov").write_bytes(slideshow(SLIDES[:2], container="mov"))
+    slide(SLIDES[0]).save(folder / "apple.jpg")
+    window = indexed_window(bundled_dir, open_window, qtbot, folder, 1)
+    qtbot.waitUntil(lambda: "skipped" in window.status.note_label.text(), timeout=20000)
+    assert window.status.note_label.text() == ("Indexed: 1 file, 1 newly indexed, "
+                                               "2 videos skipped: install FFmpeg to index videos")

@@ -688,7 +688,7 @@ class MainWindow(QMainWindow):
     def _index_finished(self, summary) -> None:
         self._live_timer.stop()
         self.status.show_indexing(False)
-        parts = [f"{summary.scanned:,} photos"]
+        parts = [f"{summary.scanned:,} file{'s' if summary.scanned != 1 else ''}"]
         if summary.indexed:
             parts.append(f"{summary.indexed:,} newly indexed")
         if summary.moved:
@@ -697,8 +697,11 @@ class MainWindow(QMainWindow):
             parts.append(f"{summary.removed:,} gone")
         if summary.failed:
             parts.append(f"{summary.failed:,} could not be read")
+        if summary.videos_skipped:  # an install without PyAV on a computer without FFmpeg (video_frames.py)
+            count = summary.videos_skipped
+            parts.append(f"{count:,} video{'s' if count != 1 else ''} skipped: install FFmpeg to index videos")
         lead = "Indexing cancelled (run it again to go on): " if summary.cancelled else "Indexed: "
-        self.status.note(lead + ", ".join(parts), 0 if summary.failed else 12000)
+        self.status.note(lead + ", ".join(parts), 0 if summary.failed or summary.videos_skipped else 12000)
         for problem in summary.folder_problems[:1]:
             self.status.error(problem)
         if self._closing:
