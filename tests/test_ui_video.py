@@ -16,7 +16,7 @@ from PySide6.QtGui import QImage
 from test_ui_support import app, bundled_dir, open_window, press, wait_focus_in, wait_indexed, wait_model  # noqa: F401
 
 from clipdesk.ui.photo_grid import THUMBNAIL_ROLE, VIDEO_ROLE
-from video_files import SECONDS_EACH, SIDE, SLIDES, slide, slideshow
+from video_files import SECONDS_EACH, SIDE, SLIDES, read_videos_with, slide, slideshow
 
 ROOT = Path(__file__).resolve().parents[1]
 BANANA = SLIDES.index("banana (Fluent Emoji).png")
@@ -137,11 +137,7 @@ def test_a_live_photo_is_one_item_whose_video_plays_from_the_photo_view(tmp_path
 def test_the_app_says_how_many_videos_it_skipped_and_how_to_read_them(tmp_path, bundled_dir, open_window, qtbot,
                                                                      monkeypatch):
     """An install with neither PyAV nor an ffmpeg program (the app bundle on a computer without FFmpeg)."""
-    from clipdesk.runtime import video_frames
-
-    monkeypatch.setattr(video_frames, "_pyav", lambda: None)
-    monkeypatch.setenv("PATH", str(tmp_path / "nowhere"))
-    monkeypatch.delenv("CLIPDESK_FFMPEG", raising=False)
+    read_videos_with(monkeypatch, None, str(tmp_path / "nowhere"))
     folder = tmp_path / "phone"
     folder.mkdir()
     (folder / "one.mp4").write_bytes(slideshow(SLIDES[:2]))

@@ -19,7 +19,7 @@ from clipdesk.cli import main
 from clipdesk.runtime import video_frames
 from clipdesk.runtime.video_ffmpeg import parse_probe
 from clipdesk.runtime.video_frames import VideoError, sample_frames, video_support
-from video_files import SECONDS_EACH, SIDE, SLIDES, audio_only, slide, slideshow
+from video_files import SECONDS_EACH, SIDE, SLIDES, audio_only, read_videos_with, slide, slideshow
 
 BANANA = SLIDES.index("banana (Fluent Emoji).png")
 
@@ -35,9 +35,7 @@ def ffmpeg_only(tmp_path, monkeypatch):
     folder = tmp_path / "bin"
     folder.mkdir()
     (folder / "ffmpeg").symlink_to(imageio_ffmpeg.get_ffmpeg_exe())
-    monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
-    monkeypatch.delenv("CLIPDESK_FFMPEG", raising=False)
-    monkeypatch.setattr(video_frames, "_pyav", lambda: None)
+    read_videos_with(monkeypatch, None, f"{folder}{os.pathsep}{os.environ['PATH']}")
     assert video_support() is None
     return folder
 
@@ -104,9 +102,7 @@ def test_the_library_indexes_and_finds_videos_through_ffmpeg(ffmpeg_only, tmp_pa
 
 
 def test_without_pyav_or_ffmpeg_videos_are_skipped_and_the_note_says_how_to_read_them(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(video_frames, "_pyav", lambda: None)
-    monkeypatch.setenv("PATH", str(tmp_path / "nowhere"))
-    monkeypatch.delenv("CLIPDESK_FFMPEG", raising=False)
+    read_videos_with(monkeypatch, None, str(tmp_path / "nowhere"))
     folder = tmp_path / "videos"
     folder.mkdir()
     (folder / "slides.mp4").write_bytes(slideshow(SLIDES[:2]))

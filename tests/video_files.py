@@ -83,3 +83,16 @@ def photo_show(images: list[Image.Image], seconds_each: float = 2.0, fps: int = 
                 output.mux(stream.encode(frame))
         output.mux(stream.encode(None))
     return buffer.getvalue()
+
+
+def read_videos_with(monkeypatch, ffmpeg: str | None, path: str) -> None:
+    """clipdesk sees no PyAV; PATH becomes `path` (for an `ffmpeg` there, or none) and `ffmpeg`, when given,
+    is the CLIPDESK_FFMPEG it runs."""
+    from clipdesk.runtime import video_frames
+
+    monkeypatch.setattr(video_frames, "_pyav", lambda: None)
+    monkeypatch.setenv("PATH", path)
+    if ffmpeg is None:
+        monkeypatch.delenv("CLIPDESK_FFMPEG", raising=False)
+    else:
+        monkeypatch.setenv("CLIPDESK_FFMPEG", ffmpeg)
