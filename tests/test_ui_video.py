@@ -147,3 +147,17 @@ def test_the_app_says_how_many_videos_it_skipped_and_how_to_read_them(tmp_path, 
     qtbot.waitUntil(lambda: "skipped" in window.status.note_label.text(), timeout=20000)
     assert window.status.note_label.text() == ("Indexed: 1 file, 1 newly indexed, "
                                                "2 videos skipped: install FFmpeg to index videos")
+
+
+def test_settings_say_how_videos_are_read(app, qtbot, tmp_path, monkeypatch):
+    import imageio_ffmpeg
+
+    from clipdesk.ui.settings_dialog import SettingsDialog
+
+    read_videos_with(monkeypatch, imageio_ffmpeg.get_ffmpeg_exe(), str(tmp_path / "nowhere"))
+    dialog = SettingsDialog(tmp_path / "library.db")
+    qtbot.addWidget(dialog)
+    dialog.tabs.setCurrentWidget(dialog.library)
+    expected = f"Videos are read with the ffmpeg program at {imageio_ffmpeg.get_ffmpeg_exe()}."
+    assert dialog.library.videos.text() == expected
+    dialog.models.shutdown()

@@ -140,3 +140,21 @@ def test_what_older_ffmpeg_versions_print_is_read_too():
     assert probe.tags["creation_time"] == "2023-07-14T18:02:11.000000Z"
     assert probe.tags["com.apple.quicktime.model"] == "iPhone 12"
     assert probe.tags["com.apple.quicktime.location.iso6709"] == "+48.8584+002.2945+035.000/"
+
+
+def test_ffmpeg_is_found_where_a_finder_started_app_cannot_see_it(tmp_path, monkeypatch, capsys):
+    """macOS starts apps from the Finder with PATH=/usr/bin:/bin:/usr/sbin:/sbin, without Homebrew's folder."""
+    from clipdesk.runtime import video_ffmpeg
+
+    homebrew = tmp_path / "opt" / "homebrew" / "bin" / "ffmpeg"
+    homebrew.parent.mkdir(parents=True)
+    homebrew.symlink_to(imageio_ffmpeg.get_ffmpeg_exe())
+    read_videos_with(monkeypatch, None, str(tmp_path / "usr-bin"))
+    monkeypatch.setattr(video_ffmpeg, "ELSEWHERE", (str(tmp_path / "missing" / "ffmpeg"), str(homebrew)))
+    assert video_ffmpeg.find_ffmpeg() == str(homebrew) and video_support() is None
+    assert main(["info", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["video_reader"] == \
+        f"Videos are read with the ffmpeg program at {homebrew}."
+    monkeypatch.setattr(video_ffmpeg, "ELSEWHERE", ())
+    assert main(["info", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["video_reader"].startswith("Videos are not read: install FFmpeg")

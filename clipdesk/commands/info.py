@@ -8,6 +8,7 @@ from clipdesk.commands.common import print_json
 
 def cmd_info(args) -> int:
     from clipdesk.runtime.registry import default_model_name, model_entries
+    from clipdesk.runtime.video_frames import video_reader
 
     info = {
         "version": __version__,
@@ -19,6 +20,7 @@ def cmd_info(args) -> int:
         "settings": str(paths.settings_path()),
         "models": len(model_entries()),
         "default_model": default_model_name(),
+        "video_reader": video_reader(),
     }
     if paths.database_path().is_file():
         from clipdesk.commands.index import damaged_vector_records

@@ -3,7 +3,8 @@
 The app bundle cannot carry PyAV (its FFmpeg links GPL encoders, docs/indexing.md), but where the system
 has FFmpeg (most Linux desktops, Homebrew on macOS, a download on Windows) clipdesk runs it: a program
 the user installed, in its own process, is no part of clipdesk's distribution. `CLIPDESK_FFMPEG` names
-the executable when it is not on PATH.
+the executable when it is not on PATH; an app started from the macOS Finder gets a PATH without
+Homebrew's folders, so those are looked in too (ELSEWHERE).
 
 One `ffmpeg -i` run reads what the container says (FFmpeg prints it for people, on stderr: duration,
 the video stream's size, its display matrix, the metadata tags); then one run per sampled moment seeks
@@ -36,12 +37,21 @@ _ROTATION = re.compile(r"display ?matrix: rotation of (-?\d+(?:\.\d+)?) degrees"
 _TAG = re.compile(r"^\s{4}([A-Za-z0-9_.\-]+)\s*: (.*)$")
 
 
+# Where FFmpeg lands outside a GUI app's PATH: Homebrew (Apple silicon, Intel), MacPorts, snap.
+ELSEWHERE = ("/opt/homebrew/bin/ffmpeg", "/usr/local/bin/ffmpeg", "/opt/local/bin/ffmpeg", "/snap/bin/ffmpeg")
+
+
+def _runnable(path: str) -> bool:
+    return os.path.isfile(path) and os.access(path, os.X_OK)
+
+
 def find_ffmpeg() -> str | None:
-    """The ffmpeg executable to run: CLIPDESK_FFMPEG, else `ffmpeg` on PATH; None when there is none."""
+    """The ffmpeg executable to run: CLIPDESK_FFMPEG, else `ffmpeg` on PATH, else one in ELSEWHERE; None
+    when there is none."""
     named = os.environ.get("CLIPDESK_FFMPEG")
     if named:
-        return named if os.path.isfile(named) and os.access(named, os.X_OK) else None
-    return shutil.which("ffmpeg")
+        return named if _runnable(named) else None
+    return shutil.which("ffmpeg") or next((path for path in ELSEWHERE if _runnable(path)), None)
 
 
 @dataclass

@@ -85,6 +85,16 @@ def video_support() -> str | None:
     return NO_VIDEO_SUPPORT
 
 
+def video_reader() -> str:
+    """How this install reads videos, in a sentence for people (Settings, `clipdesk info`)."""
+    if _pyav() is not None:
+        return "Videos are read with PyAV (FFmpeg's libraries)."
+    executable = _ffmpeg()
+    if executable is not None:
+        return f"Videos are read with the ffmpeg program at {executable}."
+    return "Videos are not read: " + video_support().split(": ", 1)[1] + "."
+
+
 def is_video(name: str | bytes) -> bool:
     name = name.decode(errors="replace") if isinstance(name, bytes) else name
     return name.lower().endswith(VIDEO_EXTENSIONS)

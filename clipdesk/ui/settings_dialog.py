@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QButtonGroup, QCheckBox, QDial
 
 from clipdesk import paths
 from clipdesk.errors import ClipdeskError
+from clipdesk.runtime.video_frames import video_reader
 from clipdesk.settings import load_settings, update_settings
 from clipdesk.ui.icons import icon
 from clipdesk.ui.theme import THEMES, current_theme, style
@@ -430,6 +431,14 @@ class LibraryPage(QWidget):
         cache.setObjectName("muted")
         layout.addSpacing(12)
         layout.addWidget(cache)
+        videos_title = QLabel("Videos", self)
+        videos_title.setObjectName("panelTitle")
+        layout.addSpacing(12)
+        layout.addWidget(videos_title)
+        self.videos = QLabel(video_reader(), self)
+        self.videos.setWordWrap(True)
+        self.videos.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(self.videos)
         layout.addStretch(1)
 
     def change(self) -> None:
