@@ -356,10 +356,13 @@ class Library:
         return [found.get(photo_id) for photo_id in ids]
 
     def durations(self, ids: Iterable[int] | None = None) -> dict[int, float]:
-        """Durations (seconds) of the videos among the given photo ids (None: of every video)."""
-        if ids is None:
-            return dict(self.conn.execute("SELECT id, duration FROM photos WHERE duration IS NOT NULL").fetchall())
-        ids = list(dict.fromkeys(int(photo_id) for photo_id in ids))
+        """Durations (seconds) of the videos among the given photo ids (None: of every video). A long list
+        (a listing of the library) reads every video's once rather than its ids 500 at a time."""
+        if ids is not None:
+            ids = list(dict.fromkeys(int(photo_id) for photo_id in ids))
+        if ids is None or len(ids) > 2000:
+            every = dict(self.conn.execute("SELECT id, duration FROM photos WHERE duration IS NOT NULL").fetchall())
+            return every if ids is None else {photo_id: every[photo_id] for photo_id in ids if photo_id in every}
         found: dict[int, float] = {}
         for start in range(0, len(ids), 500):  # stay under SQLite's bound-parameter limit
             part = ids[start:start + 500]
@@ -367,12 +370,15 @@ class Library:
                                            "AND duration IS NOT NULL", part).fetchall())
         return found
 
-    def embedding(self, photo_id: int, model: str, dim: int | None = None) -> np.ndarray | None:
-        """One photo's sound `model` vector as float32, or None."""
-        row = self.conn.execute("SELECT photo_id, vector FROM embeddings WHERE photo_id = ? AND model = ?",
-                                (int(photo_id), model)).fetchone()
-        ids, vectors, _ = sound_vectors([row] if row else [], dim)
-        return vectors[0].astype(np.float32) if len(ids) else None
+    def embeddings(self, model: str, photo_ids: Iterable[int], dim: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, float32 vectors) of the given photos' sound `model` vectors; a photo without one is left out."""
+        ids, rows = [int(photo_id) for photo_id in photo_ids], []
+        for start in range(0, len(ids), 500):  # stay under SQLite's bound-parameter limit
+            part = ids[start:start + 500]
+            rows += self.conn.execute(f"SELECT photo_id, vector FROM embeddings WHERE model = ? AND photo_id IN "
+                                      f"({','.join('?' * len(part))})", [model, *part]).fetchall()
+        found, vectors, _ = sound_vectors(rows, dim)
+        return found, vectors.astype(np.float32)
 
     def content_hashes(self, ids: Iterable[int]) -> dict[int, str]:
         """Content hashes of the given photo ids, in one query per 500 ids (thumbnails are keyed by

@@ -63,7 +63,7 @@ def _thumbnail_image(photo_path: str, moment: float | None) -> Image.Image:
         return load_image(photo_path, draft_size=(THUMBNAIL_MIN_SIZE, 1))
     try:
         return still_image(photo_path, moment)
-    except (VideoError, ImportError) as exc:
+    except VideoError as exc:
         raise ClipdeskError(f"{display_path(photo_path)}: {exc}") from None
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -239,16 +239,9 @@ class Searcher:
         index = self.refresh()
         if index is not None:
             yield from index.iter_blocks()
-        video_ids = self._frames.video_ids.tolist()
-        for start in range(0, len(video_ids), 500):
-            part = video_ids[start:start + 500]
-            marks = ",".join("?" * len(part))
-            rows = self.library.conn.execute(
-                f"SELECT photo_id, vector FROM embeddings WHERE model = ? AND photo_id IN ({marks})",
-                [self.model_key, *part]).fetchall()
-            ids, vectors, _ = sound_vectors(rows, self.dim)
-            if len(ids):
-                yield ids, vectors.astype(np.float32)
+        ids, vectors = self.library.embeddings(self.model_key, self._frames.video_ids.tolist(), self.dim)
+        if len(ids):
+            yield ids, vectors
 
     def _require_index(self) -> VectorIndex:
         index = self.refresh()
@@ -305,9 +298,7 @@ class Searcher:
                 photo_id, moment = self.library.photo_id(shown), None
             results.append(SearchResult(photo_id, shown, score, tuple(members), moment))
         durations = self.library.durations(result.photo_id for result in results)
-        return [SearchResult(result.photo_id, result.path, result.score, result.stack, result.time,
-                             durations[result.photo_id]) if result.photo_id in durations else result
-                for result in results]
+        return [replace(result, duration=durations.get(result.photo_id)) for result in results]
 
     def query_vector(self, query: Query, prompt: str | None = None) -> np.ndarray:
         """The unit vector a query stands for: the weighted sum of its terms' unit vectors, normalised."""
@@ -340,16 +331,16 @@ class Searcher:
         if photo_id is not None and index is not None and photo_id in index:
             vector = index.vectors([photo_id])[0]
             return vector / max(float(np.linalg.norm(vector)), 1e-12)
-        stored = None if photo_id is None else self.library.embedding(photo_id, self.model_key, self.dim)
-        if stored is not None:  # a video: its vector (the mean of its frames) is not in the photo index
-            return stored
+        stored = self.library.embeddings(self.model_key, [] if photo_id is None else [photo_id], self.dim)[1]
+        if len(stored):  # a video: its vector (the mean of its frames) is not in the photo index
+            return stored[0]
         if not os.path.isfile(expanded):
             raise ClipdeskError(f"{display_path(path)}: no such photo (image terms name a photo file; to search for "
                                 "the words, put them in quotes with a space or leave out the extension)")
         if is_video(expanded):  # as the indexer embeds one: the mean of its sampled frames
             try:
                 frames = sample_frames(expanded).frames
-            except (VideoError, ImportError) as exc:
+            except VideoError as exc:
                 raise ClipdeskError(f"{display_path(path)}: {exc}") from None
             return video_vector(self.clip.image.encode_images([frame.image for frame in frames]))
         return self.clip.image.encode_files([expanded])[0]

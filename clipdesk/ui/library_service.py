@@ -309,8 +309,7 @@ class LibraryService(QObject):
                                                     tag=filters.tags[0] if filters.tags else None,
                                                     exclude=filters.exclude_folders[0] if filters.exclude_folders
                                                     else None)
-            durations = self.library.durations()
-            videos = {int(i): (None, durations[int(i)]) for i in ids if int(i) in durations} if durations else {}
+            videos = {photo_id: (None, length) for photo_id, length in self.library.durations(ids.tolist()).items()}
             return seq, text, ResultSet(text, ids, paths, None, tag_view, folder_view, sample=sample,
                                         aspects=photo_aspects(self.library, ids), videos=videos), None
         scored = bool(query.terms)

@@ -66,7 +66,7 @@ def read_image(path: str, max_side: int | None = None, moment: float | None = No
     if is_video(path):
         try:
             return _qimage(still_image(path, moment), max_side)
-        except (VideoError, ImportError) as exc:
+        except VideoError as exc:
             raise ClipdeskError(f"cannot show {path}: {exc}") from None
     if is_raw(path):  # Qt would show a RAW's small TIFF thumbnail, at best: LibRaw's preview or demosaic
         return _read_with_clipdesk(path, max_side, "not an image Qt reads")
