@@ -56,10 +56,6 @@ class SampledVideo:
     format: str = ""  # FFmpeg's name of the container format
 
 
-NO_VIDEO_SUPPORT = ("this install cannot read videos: install FFmpeg (the ffmpeg program), or in a Python "
-                    "install pip install 'clipdesk[video]'")
-
-
 @cache
 def _pyav():
     try:
@@ -75,14 +71,23 @@ def _ffmpeg() -> str | None:
     return find_ffmpeg()
 
 
+def _what_to_do() -> str:
+    """What gives an install without a video reader one."""
+    named = os.environ.get("CLIPDESK_FFMPEG")
+    if named:
+        return f"CLIPDESK_FFMPEG names {named}, which is not an executable file"
+    return "install FFmpeg (the ffmpeg program), or in a Python install pip install 'clipdesk[video]'"
+
+
 def video_support() -> str | None:
     """None when this install reads videos (PyAV, else an ffmpeg program on the computer), else why not."""
     if _pyav() is not None or _ffmpeg() is not None:
         return None
-    named = os.environ.get("CLIPDESK_FFMPEG")
-    if named:
-        return f"this install cannot read videos: CLIPDESK_FFMPEG names {named}, which is not an executable file"
-    return NO_VIDEO_SUPPORT
+    return _cannot_read()
+
+
+def _cannot_read() -> str:
+    return "this install cannot read videos: " + _what_to_do()
 
 
 def video_reader() -> str:
@@ -92,7 +97,7 @@ def video_reader() -> str:
     executable = _ffmpeg()
     if executable is not None:
         return f"Videos are read with the ffmpeg program at {executable}."
-    return "Videos are not read: " + video_support().split(": ", 1)[1] + "."
+    return f"Videos are not read: {_what_to_do()}."
 
 
 def is_video(name: str | bytes) -> bool:
@@ -188,7 +193,7 @@ def sample_frames(source: bytes | str | os.PathLike, step: float = DEFAULT_STEP,
 
     av, executable = _pyav(), None
     if av is None and (executable := _ffmpeg()) is None:
-        raise VideoError(video_support() or NO_VIDEO_SUPPORT)
+        raise VideoError(_cannot_read())
     if isinstance(source, bytes | bytearray):
         if not source:
             raise VideoError("empty file (0 bytes)")
@@ -219,7 +224,7 @@ def frame_image(path: str | os.PathLike, moment: float) -> Image.Image:
     if av is None:
         executable = _ffmpeg()
         if executable is None:
-            raise VideoError(video_support() or NO_VIDEO_SUPPORT)
+            raise VideoError(_cannot_read())
         image = video_ffmpeg.frame(executable, path, moment)
         if image is None:
             raise VideoError(f"no frame at {moment:.1f} s")
